@@ -1,0 +1,19 @@
+# The paper's COCO schedule: 240k iterations at a total batch of 32 (8 GPUs x 4),
+# lr 1e-3 for 160k, 1e-4 for 40k, 1e-5 for 40k.
+max_iters = 240000
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10000)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=5e-4))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=1000),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
+         milestones=[160000, 200000], gamma=0.1),
+]
+
+# --auto-scale-lr scales lr by (GPUs x samples per GPU) / 32.
+auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -1,0 +1,3 @@
+from ssd_ext.engine.optim_wrapper import CPUAutocastOptimWrapper
+
+__all__ = ['CPUAutocastOptimWrapper']

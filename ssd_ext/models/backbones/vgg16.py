@@ -1,0 +1,78 @@
+"""VGG16 with SSD's reduced fully connected layers.
+
+conv1_1 ... conv5_3 as in VGG16 (all 2x2 pools in Caffe's ceil mode, which makes
+conv4_3 38x38 at a 300 input), then pool5 as 3x3 stride 1 pad 1, fc6 as a 3x3 conv
+of 1024 channels with dilation 6 and fc7 as a 1x1 conv of 1024 channels. Outputs
+conv4_3 (after ReLU) and fc7 (after ReLU).
+"""
+from typing import List, Optional, Tuple
+
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from ssd_ext.models.layers import conv_norm_relu
+from ssd_ext.registry import MODELS
+
+# (stage name, number of convs, channels); a 2x2 pool follows stages 1-4.
+VGG16_STAGES = (('conv1', 2, 64), ('conv2', 2, 128), ('conv3', 3, 256),
+                ('conv4', 3, 512), ('conv5', 3, 512))
+
+
+@MODELS.register_module()
+class VGG16ReducedFC(BaseModule):
+    """SSD's VGG16 backbone.
+
+    Args:
+        norm_cfg: Norm layer after every conv (e.g. ``dict(type='BN')``) so the
+            network trains from scratch; ``None`` (default) is the paper's VGG.
+        frozen_stages: Stages (1-5) whose parameters are frozen, from the input.
+        init_cfg: Typically ``dict(type='Pretrained', checkpoint=PATH)`` with a
+            file from ``tools/model_converters/vgg16_to_ssd_ext.py``.
+
+    Shapes: input [B, 3, H, W]; outputs conv4_3 [B, 512, ceil(H/8), ...] and fc7
+    [B, 1024, ceil(H/16), ...].
+    """
+
+    def __init__(self, norm_cfg: Optional[dict] = None, frozen_stages: int = 0,
+                 init_cfg: Optional[dict] = None) -> None:
+        if init_cfg is None:
+            init_cfg = [dict(type='Kaiming', layer='Conv2d', nonlinearity='relu'),
+                        dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'],
+                             val=1, bias=0)]
+        super().__init__(init_cfg=init_cfg)
+        if not 0 <= frozen_stages <= len(VGG16_STAGES):
+            raise ValueError(f'frozen_stages must be in [0, 5], got {frozen_stages!r}')
+        self.frozen_stages = frozen_stages
+        layers: List[nn.Module] = []
+        self.stage_ends: List[int] = []
+        in_ch = 3
+        for stage, (name, num_convs, ch) in enumerate(VGG16_STAGES):
+            for _ in range(num_convs):
+                layers += conv_norm_relu(in_ch, ch, 3, padding=1, norm_cfg=norm_cfg)
+                in_ch = ch
+            if name == 'conv4':
+                self.conv4_3_index = len(layers) - 1
+            self.stage_ends.append(len(layers))
+            if stage < 4:
+                layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+        layers.append(nn.MaxPool2d(3, 1, 1))  # pool5
+        layers += conv_norm_relu(512, 1024, 3, padding=6, dilation=6,
+                                 norm_cfg=norm_cfg)  # fc6
+        layers += conv_norm_relu(1024, 1024, 1, norm_cfg=norm_cfg)  # fc7
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i == self.conv4_3_index:
+                conv4_3 = x
+        return conv4_3, x
+
+    def train(self, mode: bool = True) -> 'VGG16ReducedFC':
+        super().train(mode)
+        if self.frozen_stages:
+            frozen = self.features[:self.stage_ends[self.frozen_stages - 1]]
+            frozen.eval()
+            for p in frozen.parameters():
+                p.requires_grad = False
+        return self

@@ -1,0 +1,59 @@
+"""Prior-to-ground-truth matching of the MultiBox loss, batched over images.
+
+A prior is positive for the ground truth it overlaps most when that IoU is at
+least ``pos_iou_thr``; in addition every ground truth is forced onto its single
+best prior, so that even a box no prior overlaps by 0.5 (a small object) trains
+one positive. When two ground truths force the same prior, the later one wins.
+"""
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+
+def pairwise_iou(boxes: Tensor, priors: Tensor) -> Tensor:
+    """IoU of ``boxes`` [B, G, 4] with ``priors`` [P, 4]: Tensor[B, G, P]."""
+    lt = torch.maximum(boxes[..., :, None, :2], priors[None, None, :, :2])
+    rb = torch.minimum(boxes[..., :, None, 2:], priors[None, None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area_b = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+    area_p = (priors[:, 2] - priors[:, 0]) * (priors[:, 3] - priors[:, 1])
+    union = area_b[..., :, None] + area_p[None, None, :] - inter
+    return inter / union.clamp(min=torch.finfo(union.dtype).eps)
+
+
+def match_priors(gt_boxes: Tensor, gt_valid: Tensor, priors: Tensor,
+                 pos_iou_thr: float = 0.5) -> Tuple[Tensor, Tensor]:
+    """Matches priors to ground truths for a padded batch.
+
+    Args:
+        gt_boxes: Tensor[B, G, 4], padded ground truths.
+        gt_valid: BoolTensor[B, G], False on padding.
+        priors: Tensor[P, 4].
+
+    Returns:
+        matched_idx: LongTensor[B, P], index into G of each prior's ground truth.
+        positive: BoolTensor[B, P].
+    """
+    num_images, num_gts = gt_valid.shape
+    num_priors = priors.shape[0]
+    iou = pairwise_iou(gt_boxes.float(), priors.float())
+    iou = iou.masked_fill(~gt_valid[..., None], -1.0)
+    if num_gts == 0:
+        zeros = torch.zeros(num_images, num_priors, dtype=torch.long,
+                            device=priors.device)
+        return zeros, zeros.bool()
+    best_iou, matched_idx = iou.max(dim=1)
+    positive = best_iou >= pos_iou_thr
+
+    # Forced matches: scatter each valid gt's index onto its best prior; padding
+    # goes to a spare column that is dropped. 'amax' makes the later gt win.
+    best_prior = iou.argmax(dim=2).masked_fill(~gt_valid, num_priors)
+    gt_index = torch.arange(num_gts, device=priors.device).expand(num_images, -1)
+    forced = torch.full((num_images, num_priors + 1), -1, dtype=torch.long,
+                        device=priors.device)
+    forced.scatter_reduce_(1, best_prior, gt_index, reduce='amax')
+    forced = forced[:, :num_priors]
+    is_forced = forced >= 0
+    matched_idx = torch.where(is_forced, forced, matched_idx)
+    return matched_idx, positive | is_forced

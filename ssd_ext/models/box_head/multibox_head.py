@@ -1,0 +1,202 @@
+"""SSD's detection head: a 3x3 conv classifier and box regressor per level,
+trained with the MultiBox loss and decoded with per-class NMS."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmcv.ops import batched_nms
+from mmengine.config import ConfigDict
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pad_sequence
+
+from ssd_ext.models.box_head.box_coder import BoxCoder
+from ssd_ext.models.box_head.matcher import match_priors
+from ssd_ext.models.box_head.multibox_loss import multibox_loss
+from ssd_ext.registry import MODELS, TASK_UTILS
+from ssd_ext.utils.validation import check_keys, check_positive
+
+TRAIN_CFG_DEFAULTS = dict(pos_iou_thr=0.5, neg_pos_ratio=3.0, smooth_l1_beta=1.0)
+TEST_CFG_DEFAULTS = dict(score_thr=0.02, nms=dict(type='nms', iou_threshold=0.45),
+                         nms_pre=1000, min_bbox_size=0, max_per_img=200)
+
+
+def _merge_cfg(owner: str, cfg: Optional[dict], defaults: dict) -> ConfigDict:
+    cfg = dict(cfg or {})
+    check_keys(owner, cfg, defaults)
+    return ConfigDict({**defaults, **cfg})
+
+
+@MODELS.register_module()
+class MultiBoxHead(BaseModule):
+    """SSD head. Class index ``num_classes`` is the background (MMDetection's
+    convention, so its SSD weights convert by renaming only).
+
+    Args:
+        num_classes: Object classes, without background.
+        in_channels: Channels of each input level.
+        prior_generator: Config of a :class:`PriorBoxGenerator`.
+        variances: Box-encoding variances.
+        train_cfg: ``pos_iou_thr`` (0.5), ``neg_pos_ratio`` (3),
+            ``smooth_l1_beta`` (1).
+        test_cfg: ``score_thr`` (0.02), ``nms`` (per-class, IoU 0.45),
+            ``nms_pre`` (candidates kept per image before NMS, -1 for all),
+            ``min_bbox_size`` (0), ``max_per_img`` (200).
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: Sequence[int],
+                 prior_generator: dict,
+                 variances: Sequence[float] = (0.1, 0.1, 0.2, 0.2),
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = dict(
+                     type='Xavier', layer='Conv2d', distribution='uniform',
+                     bias=0)) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+            raise TypeError(f'num_classes must be an int, got {num_classes!r}')
+        check_positive('num_classes', num_classes)
+        self.num_classes = num_classes
+        self.prior_generator = TASK_UTILS.build(prior_generator)
+        if len(in_channels) != self.prior_generator.num_levels:
+            raise ValueError(f'in_channels has {len(in_channels)} levels but the '
+                             f'prior generator has {self.prior_generator.num_levels}')
+        self.box_coder = BoxCoder(variances)
+        self.train_cfg = _merge_cfg('train_cfg', train_cfg, TRAIN_CFG_DEFAULTS)
+        self.test_cfg = _merge_cfg('test_cfg', test_cfg, TEST_CFG_DEFAULTS)
+        anchors = self.prior_generator.num_base_priors
+        self.cls_convs = nn.ModuleList(
+            nn.Conv2d(c, a * (num_classes + 1), 3, padding=1)
+            for c, a in zip(in_channels, anchors))
+        self.reg_convs = nn.ModuleList(
+            nn.Conv2d(c, a * 4, 3, padding=1) for c, a in zip(in_channels, anchors))
+        self._prior_cache: Dict[tuple, Tensor] = {}
+
+    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
+        """Per-level maps: class logits [B, A*(C+1), H, W], deltas [B, A*4, H, W]."""
+        cls_scores = [conv(f) for conv, f in zip(self.cls_convs, feats)]
+        bbox_preds = [conv(f) for conv, f in zip(self.reg_convs, feats)]
+        return cls_scores, bbox_preds
+
+    def flatten_outputs(self, cls_scores: Sequence[Tensor],
+                        bbox_preds: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Level maps to Tensor[B, P, C + 1] logits and Tensor[B, P, 4] deltas,
+        in the prior generator's order."""
+        batch = cls_scores[0].shape[0]
+        logits = torch.cat([s.permute(0, 2, 3, 1).reshape(batch, -1, self.num_classes + 1)
+                            for s in cls_scores], 1)
+        deltas = torch.cat([d.permute(0, 2, 3, 1).reshape(batch, -1, 4)
+                            for d in bbox_preds], 1)
+        return logits, deltas
+
+    def priors(self, cls_scores: Sequence[Tensor]) -> Tensor:
+        """Tensor[P, 4] priors for these feature maps, cached per size and device."""
+        sizes = tuple(tuple(s.shape[-2:]) for s in cls_scores)
+        key = (sizes, cls_scores[0].device)
+        if key not in self._prior_cache:
+            self._prior_cache[key] = self.prior_generator.grid_priors(
+                sizes, device=cls_scores[0].device)
+        return self._prior_cache[key]
+
+    # ------------------------------------------------------------------ training
+    def loss(self, feats: Sequence[Tensor], batch_data_samples: list) -> Dict[str, Tensor]:
+        return self.loss_by_feat(*self(feats),
+                                 [s.gt_instances for s in batch_data_samples])
+
+    def targets(self, priors: Tensor, gt_instances: Sequence[InstanceData]
+                ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Per-prior training targets for a batch.
+
+        Returns:
+            labels: LongTensor[B, P], ``num_classes`` for background.
+            box_targets: Tensor[B, P, 4], zero where not positive.
+            positive: BoolTensor[B, P].
+        """
+        device = priors.device
+        boxes = pad_sequence([g.bboxes.to(device, torch.float32).reshape(-1, 4)
+                              for g in gt_instances], batch_first=True)
+        gt_labels = pad_sequence([g.labels.to(device).long().reshape(-1)
+                                  for g in gt_instances], batch_first=True)
+        lengths = torch.tensor([len(g) for g in gt_instances], device=device)
+        valid = torch.arange(boxes.shape[1], device=device) < lengths[:, None]
+        # Zero-area boxes cannot be encoded (log 0); they never match a prior.
+        valid &= (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
+        matched, positive = match_priors(boxes, valid, priors,
+                                         self.train_cfg.pos_iou_thr)
+        if boxes.shape[1] == 0:
+            labels = torch.full_like(matched, self.num_classes)
+            return labels, priors.new_zeros(*matched.shape, 4), positive
+        labels = torch.gather(gt_labels, 1, matched)
+        labels = torch.where(positive, labels, self.num_classes)
+        matched_boxes = torch.gather(boxes, 1, matched[..., None].expand(-1, -1, 4))
+        encoded = self.box_coder.encode(matched_boxes, priors[None])
+        box_targets = torch.where(positive[..., None], encoded, 0.0)
+        return labels, box_targets, positive
+
+    def loss_by_feat(self, cls_scores: Sequence[Tensor], bbox_preds: Sequence[Tensor],
+                     batch_gt_instances: Sequence[InstanceData]) -> Dict[str, Tensor]:
+        logits, deltas = self.flatten_outputs(cls_scores, bbox_preds)
+        labels, box_targets, positive = self.targets(self.priors(cls_scores),
+                                                     batch_gt_instances)
+        return multibox_loss(logits, deltas, labels, box_targets, positive,
+                             self.train_cfg.neg_pos_ratio,
+                             self.train_cfg.smooth_l1_beta)
+
+    # ----------------------------------------------------------------- inference
+    def predict(self, feats: Sequence[Tensor], batch_data_samples: list,
+                rescale: bool = False) -> List[InstanceData]:
+        return self.predict_by_feat(*self(feats),
+                                    [s.metainfo for s in batch_data_samples],
+                                    rescale=rescale)
+
+    def predict_by_feat(self, cls_scores: Sequence[Tensor], bbox_preds: Sequence[Tensor],
+                        batch_img_metas: Sequence[dict], rescale: bool = False
+                        ) -> List[InstanceData]:
+        """Decodes, thresholds and NMSes the whole batch at once.
+
+        Returns one ``InstanceData`` per image with ``bboxes`` [N, 4] (in the
+        original image when ``rescale``), ``scores`` [N] and ``labels`` [N].
+        """
+        cfg = self.test_cfg
+        logits, deltas = self.flatten_outputs(cls_scores, bbox_preds)
+        priors = self.priors(cls_scores)
+        batch, num_priors, _ = logits.shape
+        scores = F.softmax(logits.float(), dim=-1)[..., :self.num_classes]
+        flat = scores.reshape(batch, -1)
+        k = flat.shape[1] if cfg.nms_pre < 0 else min(cfg.nms_pre, flat.shape[1])
+        top_scores, top_idx = flat.topk(k, dim=1)
+        keep = top_scores > cfg.score_thr
+        img_idx = torch.arange(batch, device=logits.device)[:, None].expand(-1, k)[keep]
+        top_idx = top_idx[keep]
+        det_scores = top_scores[keep]
+        prior_idx = top_idx // self.num_classes
+        det_labels = top_idx % self.num_classes
+
+        img_shapes = logits.new_tensor([m['img_shape'][:2] for m in batch_img_metas])
+        boxes = self.box_coder.decode(deltas[img_idx, prior_idx].float(),
+                                      priors[prior_idx], img_shapes[img_idx])
+        if rescale:
+            factors = logits.new_tensor([m['scale_factor'] for m in batch_img_metas])
+            boxes = boxes / factors[img_idx].repeat(1, 2)
+        if cfg.min_bbox_size >= 0:
+            wh = boxes[:, 2:] - boxes[:, :2]
+            big = (wh > cfg.min_bbox_size).all(1)
+            boxes, det_scores = boxes[big], det_scores[big]
+            det_labels, img_idx = det_labels[big], img_idx[big]
+
+        # One NMS call for the batch: (image, class) pairs are separate groups.
+        groups = img_idx * self.num_classes + det_labels
+        dets, kept = batched_nms(boxes, det_scores, groups, dict(cfg.nms))
+        img_idx, det_labels = img_idx[kept], det_labels[kept]
+        results = []
+        for i in range(batch):
+            mine = (img_idx == i).nonzero().squeeze(1)[:cfg.max_per_img]
+            res = InstanceData()
+            res.bboxes = dets[mine, :4]
+            res.scores = dets[mine, 4]
+            res.labels = det_labels[mine]
+            results.append(res)
+        return results

@@ -1,0 +1,45 @@
+"""Weights-only checkpoint loading that still reads MMEngine's checkpoints.
+
+torch >= 2.6 loads with ``weights_only=True`` by default, and MMEngine 0.10.7's
+checkpoints hold a few non-tensor objects (the message hub's ``HistoryBuffer``
+with its numpy arrays, schedulers' ``Counter`` milestones). Instead of turning
+weights-only loading off, exactly those types are allow-listed, so a checkpoint
+that carries any other pickled object (e.g. code to run) is still refused.
+"""
+import collections
+import os
+from typing import Any, List, Union
+
+import numpy as np
+import torch
+
+
+def mmengine_checkpoint_types() -> List[Any]:
+    """The non-tensor types MMEngine's ``Runner.save_checkpoint`` writes."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    reconstruct = getattr(np, '_core', np.core).multiarray._reconstruct
+    scalar = getattr(np, '_core', np.core).multiarray.scalar
+    dtype_classes = [type(np.dtype(t)) for t in
+                     (np.float64, np.float32, np.float16, np.int64, np.int32,
+                      np.bool_, np.uint8)]
+    return [HistoryBuffer, collections.Counter, np.ndarray, np.dtype, reconstruct,
+            scalar, *dtype_classes]
+
+
+def allow_mmengine_checkpoint_types() -> None:
+    """Adds :func:`mmengine_checkpoint_types` to torch's weights-only allow-list."""
+    torch.serialization.add_safe_globals(mmengine_checkpoint_types())
+
+
+def safe_load(path: Union[str, os.PathLike], map_location: Any = 'cpu') -> Any:
+    """``torch.load`` with weights-only loading; names the file when it refuses."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'checkpoint not found: {path}') from None
+    except Exception as err:  # pickle.UnpicklingError and friends
+        raise RuntimeError(
+            f'refusing to load {path}: it is not a weights-only checkpoint '
+            f'(it holds objects outside the allow-list, which could run code '
+            f'when unpickled). Underlying error: {err}') from err

@@ -1,0 +1,119 @@
+import torch
+from mmengine.structures import InstanceData
+
+from ssd_ext.models.box_head.box_coder import BoxCoder
+from ssd_ext.models.box_head.matcher import match_priors, pairwise_iou
+from ssd_ext.models.box_head.multibox_head import MultiBoxHead
+from ssd_ext.models.box_head.multibox_loss import hard_negative_mask, multibox_loss
+
+
+def test_encode_decode_round_trip_and_paper_encoding():
+    coder = BoxCoder((0.1, 0.1, 0.2, 0.2))
+    priors = torch.tensor([[10., 10., 30., 50.], [0., 0., 100., 100.]])
+    boxes = torch.tensor([[12., 8., 36., 44.], [20., 30., 60., 90.]])
+    deltas = coder.encode(boxes, priors)
+    # Box 0: centre (24, 26) vs prior (20, 30), size (24, 36) vs (20, 40).
+    expected0 = torch.tensor([4 / 20 / 0.1, -4 / 40 / 0.1,
+                              torch.log(torch.tensor(24 / 20)) / 0.2,
+                              torch.log(torch.tensor(36 / 40)) / 0.2])
+    torch.testing.assert_close(deltas[0], expected0)
+    torch.testing.assert_close(coder.decode(deltas, priors), boxes)
+
+
+def test_decode_clips_to_image_shape():
+    coder = BoxCoder()
+    priors = torch.tensor([[-10., -10., 50., 50.]])
+    out = coder.decode(torch.zeros(1, 4), priors, max_shape=torch.tensor([[40., 30.]]))
+    torch.testing.assert_close(out, torch.tensor([[0., 0., 30., 40.]]))
+
+
+def test_matching_threshold_and_forced_best_prior():
+    priors = torch.tensor([[0., 0., 10., 10.], [0., 0., 20., 20.],
+                           [50., 50., 60., 60.], [100., 100., 200., 200.]])
+    # gt 0 overlaps prior 1 exactly; gt 1 is tiny: best IoU 0.04 < 0.5 with prior 2.
+    gts = torch.tensor([[[0., 0., 20., 20.], [52., 52., 54., 54.]]])
+    valid = torch.tensor([[True, True]])
+    matched, positive = match_priors(gts, valid, priors, 0.5)
+    assert positive.tolist() == [[False, True, True, False]]
+    assert matched[0, 1].item() == 0 and matched[0, 2].item() == 1
+
+
+def test_forced_match_later_gt_wins_and_padding_ignored():
+    priors = torch.tensor([[0., 0., 10., 10.], [100., 100., 110., 110.]])
+    gts = torch.tensor([[[0., 0., 9., 9.], [1., 1., 10., 10.], [0., 0., 10., 10.]]])
+    valid = torch.tensor([[True, True, False]])  # gt 2 is padding
+    matched, positive = match_priors(gts, valid, priors, 0.5)
+    assert positive.tolist() == [[True, False]]
+    assert matched[0, 0].item() == 1
+
+
+def test_hard_negative_mining_picks_hardest_three_per_positive():
+    ce = torch.tensor([[5., 0.1, 0.9, 0.3, 0.8, 0.2, 0.7, 0.4],
+                       [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2]])
+    positive = torch.zeros(2, 8, dtype=torch.bool)
+    positive[0, 0] = True  # one positive -> 3 negatives: 0.9, 0.8, 0.7
+    mask = hard_negative_mask(ce, positive, 3.0)
+    assert mask[0].nonzero().flatten().tolist() == [2, 4, 6]
+    assert not mask[1].any()  # no positives -> no negatives
+
+
+def test_loss_is_normalised_by_positives():
+    logits = torch.zeros(1, 4, 3)
+    labels = torch.tensor([[0, 2, 2, 2]])  # class 0 positive, 2 = background
+    positive = labels != 2
+    targets = torch.zeros(1, 4, 4)
+    deltas = torch.zeros(1, 4, 4)
+    deltas[0, 0] = torch.tensor([1., 0., 0., 3.])
+    losses = multibox_loss(logits, deltas, labels, targets, positive)
+    # CE of uniform logits is log 3 for the positive and all 3 mined negatives.
+    torch.testing.assert_close(losses['loss_cls'], torch.log(torch.tensor(3.)) * 4)
+    torch.testing.assert_close(losses['loss_bbox'], torch.tensor(0.5 + 2.5))
+
+
+def small_head(num_classes=3):
+    return MultiBoxHead(
+        num_classes=num_classes, in_channels=(8, 8),
+        prior_generator=dict(type='PriorBoxGenerator', ratios=[[2], [2]],
+                             strides=[8, 16], input_size=32,
+                             min_sizes=[8, 16], max_sizes=[16, 32]))
+
+
+def test_images_without_boxes_train_without_nan():
+    head = small_head()
+    feats = [torch.randn(2, 8, 4, 4, requires_grad=True),
+             torch.randn(2, 8, 2, 2, requires_grad=True)]
+    gts = [InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long)),
+           InstanceData(bboxes=torch.tensor([[4., 4., 20., 20.]]),
+                        labels=torch.tensor([1]))]
+    losses = head.loss_by_feat(*head(feats), gts)
+    total = sum(losses.values())
+    total.backward()
+    assert torch.isfinite(total) and total > 0
+    assert all(torch.isfinite(f.grad).all() for f in feats)
+    # A batch with no boxes at all: zero loss, still no NaN.
+    empty = [gts[0], gts[0]]
+    losses = head.loss_by_feat(*head(feats), empty)
+    assert all(v.item() == 0 for v in losses.values())
+
+
+def test_zero_area_boxes_never_match():
+    head = small_head()
+    priors = head.prior_generator.grid_priors([(4, 4), (2, 2)])
+    gts = [InstanceData(bboxes=torch.tensor([[4., 4., 4., 20.]]), labels=torch.tensor([1]))]
+    labels, targets, positive = head.targets(priors, gts)
+    assert not positive.any() and (labels == 3).all() and torch.isfinite(targets).all()
+
+
+def test_predict_rescales_and_caps_detections():
+    head = small_head(num_classes=2)
+    head.test_cfg.max_per_img = 3
+    feats = [torch.randn(2, 8, 4, 4), torch.randn(2, 8, 2, 2)]
+    metas = [dict(img_shape=(32, 32), scale_factor=(0.5, 0.25))] * 2
+    results = head.predict_by_feat(*head(feats), metas, rescale=True)
+    assert len(results) == 2
+    for res in results:
+        assert len(res) <= 3
+        assert (res.bboxes[:, 0::2] <= 64 + 1e-4).all()
+        assert (res.bboxes[:, 1::2] <= 128 + 1e-4).all()
+        assert (res.scores[:-1] >= res.scores[1:]).all()
+    assert pairwise_iou(torch.zeros(1, 0, 4), torch.zeros(3, 4)).shape == (1, 0, 3)
