@@ -1,7 +1,7 @@
 # SSD300 (Liu et al. 2016, Table/Fig. 2): VGG16 reduced-fc, conv4_3 + fc7 + 4 extra
 # levels (38, 19, 10, 5, 3, 1), 4 or 6 priors per cell, COCO scales 0.15-0.9 with
 # conv4_3 at 0.07.
-input_size = 300
+
 model = dict(
     type='SingleStageDetector',
     data_preprocessor=dict(
@@ -22,7 +22,7 @@ model = dict(
         in_channels=(512, 1024, 512, 256, 256, 256),
         prior_generator=dict(
             type='PriorBoxGenerator',
-            input_size=input_size,
+            input_size=300,
             strides=[8, 16, 32, 64, 100, 300],
             ratios=[[2], [2, 3], [2, 3], [2, 3], [2], [2]],
             scale_range=(0.15, 0.9),
