@@ -51,6 +51,11 @@ def vgg16_to_backbone(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
     if any(k.startswith('classifier.') for k in state_dict):
         return _torchvision_vgg16(state_dict)
     if f'{FC6_INDEX}.weight' in state_dict:
+        needed = [f'{i}.{kind}' for i in (*VGG16_CONV_INDICES, FC6_INDEX, FC7_INDEX)
+                  for kind in ('weight', 'bias')]
+        missing = [k for k in needed if k not in state_dict]
+        if missing:
+            raise KeyError(f'vgg16_reducedfc state dict lacks {missing}')
         return {f'features.{k}': v for k, v in state_dict.items()}
     raise KeyError('not a VGG16 state dict: expected torchvision keys '
                    "('features.0.weight', 'classifier.0.weight', ...) or Caffe "
@@ -70,6 +75,9 @@ def _torchvision_vgg16(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
     if fc6.shape != (4096, 512 * 7 * 7):
         raise ValueError(f'classifier.0.weight has shape {tuple(fc6.shape)}, '
                          f'expected (4096, 25088) for VGG16')
+    if sd['classifier.3.weight'].shape != (4096, 4096):
+        raise ValueError(f"classifier.3.weight has shape "
+                         f"{tuple(sd['classifier.3.weight'].shape)}, expected (4096, 4096)")
     fc6 = fc6.view(4096, 512, 7, 7)[::4, :, ::3, ::3]
     out[f'features.{FC6_INDEX}.weight'] = fc6.contiguous()
     out[f'features.{FC6_INDEX}.bias'] = sd['classifier.0.bias'][::4].clone()

@@ -5,13 +5,32 @@ checkpoints hold a few non-tensor objects (the message hub's ``HistoryBuffer``
 with its numpy arrays, schedulers' ``Counter`` milestones). Instead of turning
 weights-only loading off, exactly those types are allow-listed, so a checkpoint
 that carries any other pickled object (e.g. code to run) is still refused.
+
+One entry needs care: ``HistoryBuffer`` pickles its statistics methods as
+``getattr(HistoryBuffer, 'mean')``. Allowing the builtin ``getattr`` would let a
+crafted file walk from any allowed object to arbitrary attributes, so the name
+``builtins.getattr`` is bound to :func:`history_buffer_method` instead, which
+only resolves ``HistoryBuffer``'s registered statistics methods.
 """
 import collections
 import os
+import pickle
 from typing import Any, List, Union
 
 import numpy as np
 import torch
+
+
+def history_buffer_method(owner: Any, name: str) -> Any:
+    """Stands in for ``getattr`` while unpickling: only ``HistoryBuffer`` statistics."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    # The four built-in statistics exist before any buffer registers them.
+    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only '
+        f'HistoryBuffer statistics methods may be looked up')
 
 
 def mmengine_checkpoint_types() -> List[Any]:
@@ -24,7 +43,7 @@ def mmengine_checkpoint_types() -> List[Any]:
                      (np.float64, np.float32, np.float16, np.int64, np.int32,
                       np.bool_, np.uint8)]
     return [HistoryBuffer, collections.Counter, np.ndarray, np.dtype, reconstruct,
-            scalar, *dtype_classes]
+            scalar, *dtype_classes, (history_buffer_method, 'builtins.getattr')]
 
 
 def allow_mmengine_checkpoint_types() -> None:

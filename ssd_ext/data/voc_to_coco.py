@@ -1,0 +1,177 @@
+"""Pascal VOC annotations (``Annotations/*.xml``) to COCO JSON, one file per split.
+
+Images are not copied: each COCO ``file_name`` is the bare image name, so a config
+reads them in place with ``data_prefix=dict(img='VOC_ROOT/JPEGImages/')``.
+
+The XML is trusted for class names and boxes only. Image sizes come from the
+image files, because VOC-style sets in the wild carry wrong or zero sizes in
+``<size>``.
+"""
+import os.path as osp
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from PIL import Image
+
+BOX_KEYS = ('xmin', 'ymin', 'xmax', 'ymax')
+
+
+class VOCConversionError(ValueError):
+    """A VOC file is missing or malformed; the message names the file."""
+
+
+@dataclass(frozen=True)
+class VOCObject:
+    """One ``<object>`` of a VOC XML, coordinates as written (1-based, inclusive)."""
+    name: str
+    box: Tuple[float, float, float, float]
+    difficult: bool
+
+
+@dataclass
+class SplitReport:
+    """What :func:`convert_split` kept and dropped, for the user to check."""
+    images: int = 0
+    boxes: int = 0
+    degenerate: List[str] = field(default_factory=list)  # XML name per dropped box
+    unknown: Counter = field(default_factory=Counter)  # class name -> skipped boxes
+
+    def summary(self, split: str) -> str:
+        """One line, e.g. ``train: 205 images, 2890 boxes, dropped 1 degenerate box (a.xml)``."""
+        text = f'{split}: {self.images} images, {_boxes(self.boxes)}'
+        if self.degenerate:
+            files = ', '.join(sorted(set(self.degenerate)))
+            text += f', dropped {_boxes(len(self.degenerate), "degenerate ")} ({files})'
+        if self.unknown:
+            classes = ', '.join(f'{name}: {n}' for name, n in sorted(self.unknown.items()))
+            total = sum(self.unknown.values())
+            text += f', skipped {_boxes(total, "unknown-class ")} ({classes})'
+        return text
+
+
+def _boxes(count: int, kind: str = '') -> str:
+    return f'{count} {kind}box' + ('' if count == 1 else 'es')
+
+
+def read_split_ids(voc_root: str, split: str) -> List[str]:
+    """Image ids listed in ``ImageSets/Main/<split>.txt``, in file order."""
+    path = osp.join(voc_root, 'ImageSets', 'Main', f'{split}.txt')
+    if not osp.isfile(path):
+        raise VOCConversionError(f'split file not found: {path}')
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def _text(element: ET.Element, key: str, xml_path: str) -> str:
+    text = element.findtext(key)
+    if text is None or not text.strip():
+        raise VOCConversionError(f'{xml_path}: <{element.tag}> has no <{key}>')
+    return text.strip()
+
+
+def _parse_object(obj: ET.Element, xml_path: str) -> VOCObject:
+    bndbox = obj.find('bndbox')
+    if bndbox is None:
+        raise VOCConversionError(f'{xml_path}: <object> has no <bndbox>')
+    coords = []
+    for key in BOX_KEYS:
+        text = _text(bndbox, key, xml_path)
+        try:
+            coords.append(float(text))
+        except ValueError:
+            raise VOCConversionError(f'{xml_path}: <{key}> is not a number: {text!r}') from None
+    # Many VOC-style exports omit <difficult>; absent means an ordinary object.
+    difficult = (obj.findtext('difficult') or '0').strip() not in ('0', '')
+    return VOCObject(_text(obj, 'name', xml_path), tuple(coords), difficult)
+
+
+def parse_voc_xml(xml_path: str) -> List[VOCObject]:
+    """The objects of one VOC annotation file, in file order."""
+    if not osp.isfile(xml_path):
+        raise VOCConversionError(f'annotation file not found: {xml_path}')
+    try:
+        root = ET.parse(xml_path).getroot()
+    except ET.ParseError as e:
+        raise VOCConversionError(f'{xml_path}: not valid XML ({e})') from None
+    return [_parse_object(obj, xml_path) for obj in root.iter('object')]
+
+
+def voc_box_to_coco(box: Tuple[float, float, float, float], width: int,
+                    height: int) -> Optional[List[float]]:
+    """COCO ``[x, y, w, h]`` of a VOC box clipped to the image; None if degenerate."""
+    xmin, ymin, xmax, ymax = box
+    # max == min is a click without a drag in the labelling tool (BCCD has two);
+    # the inclusive +1 below would otherwise turn it into a 1-pixel object.
+    if xmax <= xmin or ymax <= ymin:
+        return None
+    # VOC corners are 1-based inclusive pixel indices: pixel column xmin is the
+    # first one covered and xmax the last. In COCO's 0-based continuous frame the
+    # box therefore starts at xmin - 1 and ends at xmax (w = xmax - xmin + 1).
+    x1, y1 = max(xmin - 1, 0.0), max(ymin - 1, 0.0)
+    x2, y2 = min(xmax, float(width)), min(ymax, float(height))
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
+def _image_size(voc_root: str, image_id: str) -> Tuple[str, int, int]:
+    file_name = f'{image_id}.jpg'
+    path = osp.join(voc_root, 'JPEGImages', file_name)
+    if not osp.isfile(path):
+        raise VOCConversionError(f'image file not found: {path}')
+    with Image.open(path) as img:  # reads the header only, not the pixels
+        width, height = img.size
+    return file_name, width, height
+
+
+def infer_classes(voc_root: str, splits: Iterable[str]) -> List[str]:
+    """Sorted class names found in the annotations of ``splits``."""
+    names = set()
+    for split in splits:
+        for image_id in read_split_ids(voc_root, split):
+            xml_path = osp.join(voc_root, 'Annotations', f'{image_id}.xml')
+            names.update(obj.name for obj in parse_voc_xml(xml_path))
+    return sorted(names)
+
+
+def convert_split(voc_root: str, split: str, classes: Sequence[str],
+                  skip_unknown: bool = False) -> Tuple[Dict, SplitReport]:
+    """COCO dict for one split; category ids are 1..K in ``classes`` order.
+
+    ``difficult`` objects are kept as ``iscrowd=1`` so COCO evaluation and
+    MMDetection's CocoDataset ignore them, as VOC evaluation does. A class not in
+    ``classes`` raises :class:`VOCConversionError` unless ``skip_unknown``.
+    """
+    cat_ids = {name: i for i, name in enumerate(classes, start=1)}
+    coco: Dict = {
+        'images': [], 'annotations': [],
+        'categories': [{'id': i, 'name': name} for name, i in cat_ids.items()],
+    }
+    report = SplitReport()
+    for image_id, name in enumerate(read_split_ids(voc_root, split), start=1):
+        xml_name = f'{name}.xml'
+        objects = parse_voc_xml(osp.join(voc_root, 'Annotations', xml_name))
+        file_name, width, height = _image_size(voc_root, name)
+        coco['images'].append(
+            dict(id=image_id, file_name=file_name, width=width, height=height))
+        for obj in objects:
+            if obj.name not in cat_ids:
+                if not skip_unknown:
+                    raise VOCConversionError(
+                        f'{osp.join(voc_root, "Annotations", xml_name)}: class '
+                        f'{obj.name!r} is not one of {list(classes)}')
+                report.unknown[obj.name] += 1
+                continue
+            bbox = voc_box_to_coco(obj.box, width, height)
+            if bbox is None:
+                report.degenerate.append(xml_name)
+                continue
+            coco['annotations'].append(dict(
+                id=len(coco['annotations']) + 1, image_id=image_id,
+                category_id=cat_ids[obj.name], bbox=bbox, area=bbox[2] * bbox[3],
+                iscrowd=int(obj.difficult)))
+    report.images = len(coco['images'])
+    report.boxes = len(coco['annotations'])
+    return coco, report
