@@ -1,13 +1,19 @@
 """Runner construction shared by ``tools/train.py`` and ``tools/test.py``.
 
 Adds what MMEngine 0.10.7 lacks for CPU-only machines: distributed runs use the
-gloo backend and a CPU ``DistributedDataParallel`` (no ``device_ids``), and
-``--amp`` maps to bf16 autocast instead of CUDA's ``AmpOptimWrapper``.
+gloo backend and a CPU ``DistributedDataParallel`` (no ``device_ids``), the
+process group is set up without MMEngine's ``torch.cuda.set_device`` (which a
+CPU build of torch cannot run), and ``--amp`` maps to bf16 autocast instead of
+CUDA's ``AmpOptimWrapper``.
 """
+from unittest import mock
+
 import torch
 from mmengine.config import Config
+from mmengine.dist import init_dist, is_distributed
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+from mmengine.utils.dl_utils import set_multi_processing
 
 
 def adapt_to_device(cfg: Config) -> None:
@@ -15,10 +21,35 @@ def adapt_to_device(cfg: Config) -> None:
     if torch.cuda.is_available() or cfg.get('launcher', 'none') == 'none':
         return
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    # Without a model_wrapper_cfg MMEngine builds its DDP with these settings;
+    # giving one here would otherwise silently drop them.
     wrapper = dict(cfg.get('model_wrapper_cfg') or
-                   dict(type='MMDistributedDataParallel'))
+                   dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                        find_unused_parameters=cfg.get('find_unused_parameters',
+                                                       False)))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def init_cpu_dist(cfg: Config) -> None:
+    """Joins the process group of a CPU-only distributed run (gloo).
+
+    MMEngine's ``init_dist`` (pytorch, slurm and mpi launchers) pins each
+    process to a GPU with ``torch.cuda.set_device`` before
+    ``init_process_group``; a CPU build of torch has no such call and raises.
+    The group is initialised here with that call made a no-op, and the Runner
+    then skips its own initialisation because the group already exists.
+    """
+    if (torch.cuda.is_available() or cfg.get('launcher', 'none') == 'none'
+            or is_distributed()):
+        return
+    env_cfg = cfg.get('env_cfg', {})
+    # Same order as Runner.setup_env: otherwise init_dist picks 'spawn' first
+    # and the Runner then warns while switching to the config's start method.
+    set_multi_processing(**env_cfg.get('mp_cfg', {}), distributed=True)
+    dist_cfg = dict(env_cfg.get('dist_cfg', {}))
+    with mock.patch.object(torch.cuda, 'set_device', lambda device: None):
+        init_dist(cfg.launcher, **dist_cfg)
 
 
 def enable_amp(cfg: Config, training: bool) -> None:
@@ -45,6 +76,7 @@ def build_runner(cfg: Config, amp: bool = False, training: bool = True) -> Runne
     """Runner for ``cfg`` with the machine adaptations and ``--amp`` applied."""
     import ssd_ext  # noqa: F401  (registers modules, checkpoint allow-list)
     adapt_to_device(cfg)
+    init_cpu_dist(cfg)
     if amp:
         enable_amp(cfg, training)
     if 'runner_type' in cfg:
