@@ -6,6 +6,10 @@
 # Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1),
 # PYTHON (default: the repo's .venv/bin/python if there is one, else python).
 set -euo pipefail
+if [ $# -lt 3 ]; then
+    echo "usage: $0 CONFIG CHECKPOINT GPUS [test.py options]" >&2
+    exit 2
+fi
 
 CONFIG=$1
 CHECKPOINT=$2

@@ -4,6 +4,10 @@
 # Environment: GPUS (8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS (""),
 # PYTHON (default: the repo's .venv/bin/python if there is one, else python).
 set -euo pipefail
+if [ $# -lt 4 ]; then
+    echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]" >&2
+    exit 2
+fi
 set -x
 
 PARTITION=$1

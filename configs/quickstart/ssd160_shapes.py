@@ -22,7 +22,8 @@ model = dict(
         prior_generator=dict(
             input_size=input_size, strides=None,
             ratios=[[2], [2, 3], [2, 3], [2], [2]],
-            scale_range=(0.2, 0.9), first_level_scale=0.1)))
+            scale_range=(0.2, 0.9), first_level_scale=0.1),
+        background_prior=0.99))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
