@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -27,3 +28,30 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _mmdet_scope():
     init_default_scope('mmdet')
+
+
+def coco_subset(src: Path, dst: Path, num_images: int) -> Path:
+    """Writes the first ``num_images`` images of COCO json ``src`` (with their
+    boxes) to ``dst``."""
+    coco = json.loads(src.read_text())
+    images = coco['images'][:num_images]
+    ids = {img['id'] for img in images}
+    coco.update(images=images,
+                annotations=[a for a in coco['annotations'] if a['image_id'] in ids])
+    dst.write_text(json.dumps(coco))
+    return dst
+
+
+@pytest.fixture(scope='session')
+def bccd_coco(shared_data, tmp_path_factory) -> Path:
+    """BCCD converted to COCO json by our converter: ``ROOT/annotations/{train,
+    val,test}.json`` and ``ROOT/JPEGImages`` (a link to the real images)."""
+    from ssd_ext.data.voc_to_coco import convert_split
+    voc = shared_data / 'bccd'
+    root = tmp_path_factory.mktemp('bccd_coco')
+    (root / 'annotations').mkdir()
+    for split in ('train', 'val', 'test'):
+        coco, _ = convert_split(str(voc), split, ['RBC', 'WBC', 'Platelets'])
+        (root / 'annotations' / f'{split}.json').write_text(json.dumps(coco))
+    (root / 'JPEGImages').symlink_to(voc / 'JPEGImages', target_is_directory=True)
+    return root

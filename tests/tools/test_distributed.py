@@ -17,6 +17,7 @@ from typing import Dict, List
 
 import pytest
 import torch
+from conftest import coco_subset
 
 TABLE_HEADER = '| Model | AP | AP50 | AP75 | APs | APm | APl |'
 NUM_PROCS = 2
@@ -72,16 +73,6 @@ log_processor = dict(window_size=1)
 '''
 
 
-def _subset(src: Path, dst: Path, num_images: int) -> None:
-    """The first ``num_images`` images of a COCO json with their boxes."""
-    coco = json.loads(src.read_text())
-    images = coco['images'][:num_images]
-    ids = {img['id'] for img in images}
-    coco.update(images=images,
-                annotations=[a for a in coco['annotations'] if a['image_id'] in ids])
-    dst.write_text(json.dumps(coco))
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(('127.0.0.1', 0))
@@ -96,18 +87,13 @@ def _run(cmd: List[str], env: Dict[str, str], cwd: Path) -> str:
 
 
 @pytest.fixture(scope='module')
-def bccd_small(shared_data, repo_root, tmp_path_factory) -> Path:
+def bccd_small(bccd_coco, repo_root, tmp_path_factory) -> Path:
     """tmp dir with a 4-image train and val BCCD subset, config and hook module."""
     root = tmp_path_factory.mktemp('dist')
-    voc = shared_data / 'bccd'
-    data_root = root / 'bccd'
-    subprocess.run([sys.executable, str(repo_root / 'tools/dataset_converters/voc_to_coco.py'),
-                    str(voc), str(data_root), '--classes', 'RBC', 'WBC', 'Platelets'],
-                   check=True, stdout=subprocess.DEVNULL)
+    data_root = bccd_coco
     ann = data_root / 'annotations'
-    _subset(ann / 'train.json', ann / 'train_small.json', 4)
-    _subset(ann / 'val.json', ann / 'val_small.json', 4)
-    (data_root / 'JPEGImages').symlink_to(voc / 'JPEGImages', target_is_directory=True)
+    coco_subset(ann / 'train.json', ann / 'train_small.json', 4)
+    coco_subset(ann / 'val.json', ann / 'val_small.json', 4)
     (root / 'rank_params_hook.py').write_text(HOOK_MODULE)
     (root / 'ssd300_bccd_tiny.py').write_text(CONFIG.format(
         base=str(repo_root / 'configs/bccd/ssd300_bccd.py'), data_root=f'{data_root}/'))
