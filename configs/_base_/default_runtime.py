@@ -5,7 +5,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000,
+    # CheckpointHook whose checkpoints and `last_checkpoint` survive a kill at
+    # any moment of a save (ssd_ext/engine/checkpoint_hook.py).
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=10000,
                     max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))

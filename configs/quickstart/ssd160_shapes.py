@@ -41,7 +41,8 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8, num_workers=1, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    # InfiniteSampler's index stream, resumable mid-stream (ssd_ext/engine/sampler.py)
+    sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     dataset=dict(type='CocoDataset', data_root=data_root,
                  metainfo=dict(classes=classes),
                  ann_file='annotations/train.json', data_prefix=dict(img='train/'),
@@ -59,7 +60,9 @@ val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/val.js
 test_evaluator = val_evaluator
 
 max_iters = 600
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+# Resumes exactly without re-loading past batches (ssd_ext/engine/loops.py)
+train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(

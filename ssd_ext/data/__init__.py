@@ -1,0 +1,4 @@
+from ssd_ext.data.checked_coco import CheckedCocoDataset
+from ssd_ext.data.checks import DataCheckError, DataReport
+
+__all__ = ['CheckedCocoDataset', 'DataCheckError', 'DataReport']

@@ -117,3 +117,16 @@ def test_predict_rescales_and_caps_detections():
         assert (res.bboxes[:, 1::2] <= 128 + 1e-4).all()
         assert (res.scores[:-1] >= res.scores[1:]).all()
     assert pairwise_iou(torch.zeros(1, 0, 4), torch.zeros(3, 4)).shape == (1, 0, 3)
+
+
+def test_background_prior_sets_initial_background_probability():
+    head = MultiBoxHead(
+        num_classes=3, in_channels=(8, 8), background_prior=0.99,
+        prior_generator=dict(type='PriorBoxGenerator', ratios=[[2], [2]],
+                             strides=[8, 16], input_size=32,
+                             min_sizes=[8, 16], max_sizes=[16, 32]))
+    head.init_weights()
+    feats = [torch.zeros(1, 8, 4, 4), torch.zeros(1, 8, 2, 2)]
+    logits, _ = head.flatten_outputs(*head(feats))
+    probs = logits.softmax(-1)
+    torch.testing.assert_close(probs[..., 3], torch.full(probs.shape[:2], 0.99))

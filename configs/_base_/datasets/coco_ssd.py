@@ -29,8 +29,10 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     # Infinite sampler: MMEngine's iteration loop sleeps 2 s whenever a finite
-    # sampler's pass over the data ends.
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    # sampler's pass over the data ends. ResumableInfiniteSampler draws the same
+    # indices as MMEngine's InfiniteSampler and lets FastResumeIterBasedTrainLoop
+    # start it mid-stream on resume (ssd_ext/engine/sampler.py).
+    sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     batch_sampler=None,
     dataset=dict(
         type=dataset_type,

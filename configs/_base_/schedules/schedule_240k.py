@@ -1,7 +1,10 @@
 # The paper's COCO schedule: 240k iterations at a total batch of 32 (8 GPUs x 4),
 # lr 1e-3 for 160k, 1e-4 for 40k, 1e-5 for 40k.
 max_iters = 240000
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10000)
+# IterBasedTrainLoop that resumes exactly (same samples, same augmentation draws)
+# without re-loading past batches (ssd_ext/engine/loops.py).
+train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=10000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 

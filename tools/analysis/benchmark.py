@@ -1,0 +1,240 @@
+"""Speed of ssd_ext's SSD beside MMDetection's builtin SSD, in one run.
+
+``python tools/analysis/benchmark.py CONFIG [--batch 8] [--amp] [--channels-last]``
+
+Measures, for both models under the same settings (medians after warm-up):
+
+- ``infer``: img/s of ``test_step`` (preprocess + forward + decode + NMS);
+- ``train``: img/s of a training step (forward + loss + backward + SGD step);
+- ``loss``: seconds of the loss and its targets alone for ``--loss-batch`` images;
+- ``data``: img/s per worker of the config's train pipeline after image
+  decoding, on real images (``--images``; skipped when absent).
+
+Weights are random (nothing is downloaded), so denormals are flushed: random
+weights otherwise push fp32 into the CPU's slow denormal path and distort every
+ratio. MMDetection's SSD is built from its packaged config of the same input
+size (300 or 512).
+"""
+import argparse
+import glob
+import os
+import statistics
+import time
+from contextlib import nullcontext
+from typing import Callable, Dict, List
+
+import numpy as np
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+import ssd_ext  # noqa: F401  (registers modules)
+from ssd_ext.utils.mmdet_reference import build_mmdet_ssd
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config')
+    parser.add_argument('--parts', default='infer,train,loss,data')
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--loss-batch', type=int, default=32)
+    parser.add_argument('--iters', type=int, default=10, help='timed repeats')
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--amp', action='store_true',
+                        help='autocast: bf16 on CPU, fp16 on CUDA')
+    parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--images', default=os.path.join(
+        os.path.dirname(__file__), '..', '..', '..', 'shared', 'data', 'bccd', 'JPEGImages'),
+        help='folder of real images for the data-pipeline benchmark')
+    return parser.parse_args()
+
+
+def median_time(fn: Callable[[], None], iters: int, warmup: int, device: str) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fake_batch(batch: int, size: int, device: str, with_gt: bool, num_gts: int = 7,
+               seed: int = 0) -> Dict:
+    gen = torch.Generator().manual_seed(seed)
+    inputs = [torch.randint(0, 256, (3, size, size), generator=gen, dtype=torch.uint8)
+              for _ in range(batch)]
+    samples = []
+    for _ in range(batch):
+        ds = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                         scale_factor=(1.0, 1.0), pad_shape=(size, size)))
+        if with_gt:
+            xy = torch.rand(num_gts, 2, generator=gen) * size * 0.7
+            wh = torch.rand(num_gts, 2, generator=gen) * size * 0.3 + 8
+            ds.gt_instances = InstanceData(
+                bboxes=torch.cat([xy, xy + wh], 1).to(device),
+                labels=torch.randint(0, 3, (num_gts,), generator=gen).to(device))
+        samples.append(ds)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def prepare(model: torch.nn.Module, args: argparse.Namespace) -> torch.nn.Module:
+    model = model.to(args.device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def autocast(args: argparse.Namespace):
+    if not args.amp:
+        return nullcontext()
+    dtype = torch.bfloat16 if args.device == 'cpu' else torch.float16
+    return torch.autocast(args.device, dtype=dtype)
+
+
+def preprocess(model, data: Dict, training: bool, args: argparse.Namespace) -> Dict:
+    out = model.data_preprocessor(data, training)
+    if args.channels_last:
+        out['inputs'] = out['inputs'].contiguous(memory_format=torch.channels_last)
+    return out
+
+
+def bench_infer(model, size: int, args) -> float:
+    model.eval()
+    data = fake_batch(args.batch, size, args.device, with_gt=False)
+
+    def step():
+        with torch.no_grad(), autocast(args):
+            batch = preprocess(model, data, False, args)
+            model(**batch, mode='predict')
+    return args.batch / median_time(step, args.iters, args.warmup, args.device)
+
+
+def bench_train(model, size: int, args) -> float:
+    model.train()
+    data = fake_batch(args.batch, size, args.device, with_gt=True)
+    optim = torch.optim.SGD(model.parameters(), lr=1e-5, momentum=0.9)
+
+    def step():
+        batch = preprocess(model, data, True, args)
+        with autocast(args):
+            losses = model(**batch, mode='loss')
+        total = sum(v.sum() if not isinstance(v, list) else sum(x.sum() for x in v)
+                    for k, v in losses.items() if 'loss' in k)
+        optim.zero_grad()
+        total.backward()
+        optim.step()
+    return args.batch / median_time(step, args.iters, args.warmup, args.device)
+
+
+def bench_loss(model, size: int, args) -> float:
+    """Seconds for the head's loss (targets, matching, mining) on random maps."""
+    model.train()
+    head = model.bbox_head
+    with torch.no_grad():
+        feats = model.extract_feat(torch.zeros(1, 3, size, size, device=args.device))
+    gen = torch.Generator().manual_seed(0)
+    shapes = [f.shape[-2:] for f in feats]
+    cls = [torch.randn(args.loss_batch, c.out_channels, *s, generator=gen).to(args.device)
+           for c, s in zip(_convs(head.cls_convs), shapes)]
+    reg = [torch.randn(args.loss_batch, c.out_channels, *s, generator=gen).to(args.device)
+           for c, s in zip(_convs(head.reg_convs), shapes)]
+    samples = fake_batch(args.loss_batch, size, args.device, with_gt=True)['data_samples']
+    gts = [s.gt_instances for s in samples]
+    metas = [s.metainfo for s in samples]
+
+    def step():
+        if hasattr(head, 'get_targets'):  # MMDetection's SSDHead
+            head.loss_by_feat(cls, reg, gts, metas)
+        else:
+            head.loss_by_feat(cls, reg, gts)
+    return median_time(step, args.iters, args.warmup, args.device)
+
+
+def _convs(layers) -> List[torch.nn.Conv2d]:
+    return [layer[0] if isinstance(layer, torch.nn.Sequential) else layer
+            for layer in layers]
+
+
+def bench_data(cfg: Config, args) -> float:
+    """img/s of the train pipeline after decoding, on one worker (this process)."""
+    from mmcv import imread
+    from mmengine.dataset import Compose
+    files = sorted(glob.glob(os.path.join(args.images, '*.jpg')))[:16]
+    if not files:
+        return float('nan')
+    transforms = [t for t in cfg.train_dataloader.dataset.pipeline
+                  if t['type'] not in ('LoadImageFromFile', 'LoadAnnotations')]
+    pipeline = Compose(transforms)
+    rng = np.random.default_rng(0)
+    samples = []
+    for f in files:
+        img = imread(f)
+        h, w = img.shape[:2]
+        xy = rng.uniform(0, 0.7, (7, 2)) * (w, h)
+        wh = rng.uniform(0.05, 0.3, (7, 2)) * (w, h)
+        samples.append(dict(img=img, img_shape=(h, w), ori_shape=(h, w), img_path=f,
+                            img_id=0, gt_bboxes=_hbox(np.hstack([xy, xy + wh])),
+                            gt_bboxes_labels=np.zeros(7, np.int64),
+                            gt_ignore_flags=np.zeros(7, bool)))
+    index = [0]
+
+    def step():
+        sample = samples[index[0] % len(samples)]
+        index[0] += 1
+        pipeline({k: (v.copy() if hasattr(v, 'copy') else v) for k, v in sample.items()})
+    return 1.0 / median_time(step, max(args.iters * 10, 50), args.warmup, 'cpu')
+
+
+def _hbox(array: np.ndarray):
+    from mmdet.structures.bbox import HorizontalBoxes
+    return HorizontalBoxes(torch.as_tensor(array, dtype=torch.float32))
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_flush_denormal(True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    init_default_scope('mmdet')
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(args.config)
+    size = int(cfg.model.bbox_head.prior_generator.input_size)
+    torch.manual_seed(0)
+    ours = prepare(MODELS.build(cfg.model), args)
+    ours.init_weights()
+    ref = prepare(build_mmdet_ssd(size if size in (300, 512) else 300), args)
+    parts = args.parts.split(',')
+    print(f'device={args.device} threads={torch.get_num_threads()} batch={args.batch} '
+          f'amp={args.amp} channels_last={args.channels_last} input={size}')
+    rows = []
+    for part, fn, unit, higher in (('infer', bench_infer, 'img/s', True),
+                                   ('train', bench_train, 'img/s', True),
+                                   ('loss', bench_loss, 's', False)):
+        if part in parts:
+            a, b = fn(ours, size, args), fn(ref, size, args)
+            rows.append((part, a, b, unit, a / b if higher else b / a))
+    if 'data' in parts:
+        a = bench_data(cfg, args)
+        ref_cfg = Config.fromfile(os.path.join(
+            os.path.dirname(__import__('mmdet').__file__), '.mim', 'configs', 'ssd',
+            f'ssd{size if size in (300, 512) else 300}_coco.py'))
+        b = bench_data(ref_cfg, args)
+        rows.append(('data', a, b, 'img/s', a / b))
+    print(f'{"part":<6} {"ssd_ext":>10} {"mmdet":>10} {"unit":<6} speed-up')
+    for part, a, b, unit, ratio in rows:
+        print(f'{part:<6} {a:>10.3f} {b:>10.3f} {unit:<6} {ratio:.2f}x')
+
+
+if __name__ == '__main__':
+    main()
