@@ -1,4 +1,5 @@
 from ssd_ext.data.checked_coco import CheckedCocoDataset
+from ssd_ext.data.checked_metric import CheckedCocoMetric
 from ssd_ext.data.checks import DataCheckError, DataReport
 
-__all__ = ['CheckedCocoDataset', 'DataCheckError', 'DataReport']
+__all__ = ['CheckedCocoDataset', 'CheckedCocoMetric', 'DataCheckError', 'DataReport']

@@ -308,7 +308,7 @@ def quickstart_cfg(repo_root: Path, copy: BadCopy, work_dir: Path) -> Config:
         loader.dataset.update(type='CheckedCocoDataset', data_root=str(copy.root),
                               ann_file='annotations/train.json',
                               data_prefix=dict(img='train2017/'))
-    cfg.val_evaluator.ann_file = str(copy.ann_file)
+    cfg.val_evaluator.update(type='CheckedCocoMetric', ann_file=str(copy.ann_file))
     cfg.test_evaluator = cfg.val_evaluator
     cfg.work_dir = str(work_dir)
     cfg.default_hooks.pop('visualization')
@@ -329,6 +329,44 @@ def test_runner_stops_before_training_on_classes_mismatch(repo_root, bad_copy, t
     assert 'train_dataloader.dataset has 7 classes but model.bbox_head.num_classes = 3' \
         in str(info.value)
     assert not calls  # raised before the first iteration
+
+
+def test_ssd_trains_through_bad_data(repo_root, bad_copy, tmp_path, logs):
+    """Real SSD160, two iterations over the bad copy and a validation: the
+    truncated image is skipped, bad boxes never reach the loss or the metric."""
+    cfg = quickstart_cfg(repo_root, bad_copy, tmp_path / 'work')
+    cfg.model.bbox_head.num_classes = len(CLASSES)
+    for split in ('train', 'val'):
+        cfg[f'{split}_dataloader'].dataset.metainfo = dict(classes=CLASSES)
+    # 2 iterations of 2 = one shuffled pass over the 4 usable training images.
+    cfg.train_cfg.update(max_iters=2, val_interval=100)
+    cfg.default_hooks.checkpoint.update(interval=1000, save_last=False)
+    cfg.custom_hooks.append(dict(type='NonFiniteLossHook'))
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2
+    assert runner.train_dataloader.dataset.bad_sample_count >= 1
+    assert any(bad_copy.truncated['file_name'] in m for _, m in logs if 'skipping' in m)
+    # Validation ran at the end on the same bad file: CocoMetric would crash in
+    # pycocotools on the 3-number bbox; CheckedCocoMetric left it out.
+    assert 'val/coco/bbox_mAP' in runner.message_hub.log_scalars
+
+
+def test_checked_metric_leaves_bad_ground_truth_out(bad_copy):
+    from mmdet.registry import METRICS
+    metric = METRICS.build(dict(type='CheckedCocoMetric', ann_file=str(bad_copy.ann_file)))
+    assert sum(metric.report.error_counts().values()) == len(BAD_BOXES)
+    gt = metric._coco_api
+    assert not {a for a, *_ in BAD_BOXES} & set(gt.anns)
+    assert PARTLY_OUTSIDE[0] in gt.anns and all('area' in a for a in gt.anns.values())
+    with pytest.raises(DataCheckError) as info:
+        METRICS.build(dict(type='CheckedCocoMetric', ann_file=str(bad_copy.ann_file),
+                           on_bad_annotation='error'))
+    assert 'annotation id 900006' in str(info.value)
+    bad_copy.ann_file.write_text('not json')
+    with pytest.raises(DataCheckError, match=f'{bad_copy.ann_file} is not valid JSON'):
+        METRICS.build(dict(type='CheckedCocoMetric', ann_file=str(bad_copy.ann_file)))
 
 
 # -------------------------------------------------------------------- bad config

@@ -4,7 +4,8 @@ from mmengine.structures import InstanceData
 from ssd_ext.models.box_head.box_coder import BoxCoder
 from ssd_ext.models.box_head.matcher import match_priors, pairwise_iou
 from ssd_ext.models.box_head.multibox_head import MultiBoxHead
-from ssd_ext.models.box_head.multibox_loss import hard_negative_mask, multibox_loss
+from ssd_ext.models.box_head.multibox_loss import (hard_negative_mask, multibox_loss,
+                                                   prior_cross_entropy)
 
 
 def test_encode_decode_round_trip_and_paper_encoding():
@@ -57,14 +58,26 @@ def test_hard_negative_mining_picks_hardest_three_per_positive():
     assert not mask[1].any()  # no positives -> no negatives
 
 
+def test_prior_cross_entropy_matches_flattened_cross_entropy():
+    torch.manual_seed(0)
+    num_classes, anchors = 4, (2, 3)
+    maps = [torch.randn(2, a * (num_classes + 1), h, h) for a, h in zip(anchors, (4, 2))]
+    flat = MultiBoxHead.flatten_levels(maps, num_classes + 1)
+    labels = torch.randint(0, num_classes + 1, flat.shape[:2])
+    expected = torch.nn.functional.cross_entropy(
+        flat.flatten(0, 1), labels.flatten(), reduction='none').view_as(labels)
+    torch.testing.assert_close(prior_cross_entropy(maps, labels, num_classes), expected)
+
+
 def test_loss_is_normalised_by_positives():
-    logits = torch.zeros(1, 4, 3)
+    logits = torch.zeros(1, 4 * 3, 1, 1)  # 4 priors in one cell, 2 classes + bg
     labels = torch.tensor([[0, 2, 2, 2]])  # class 0 positive, 2 = background
     positive = labels != 2
     targets = torch.zeros(1, 4, 4)
     deltas = torch.zeros(1, 4, 4)
     deltas[0, 0] = torch.tensor([1., 0., 0., 3.])
-    losses = multibox_loss(logits, deltas, labels, targets, positive)
+    ce = prior_cross_entropy([logits], labels, num_classes=2)
+    losses = multibox_loss(ce, deltas, targets, positive)
     # CE of uniform logits is log 3 for the positive and all 3 mined negatives.
     torch.testing.assert_close(losses['loss_cls'], torch.log(torch.tensor(3.)) * 4)
     torch.testing.assert_close(losses['loss_bbox'], torch.tensor(0.5 + 2.5))

@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ssd_ext.models.box_head.box_coder import BoxCoder
 from ssd_ext.models.box_head.matcher import match_priors
-from ssd_ext.models.box_head.multibox_loss import multibox_loss
+from ssd_ext.models.box_head.multibox_loss import multibox_loss, prior_cross_entropy
 from ssd_ext.registry import MODELS, TASK_UTILS
 from ssd_ext.utils.validation import check_keys, check_positive
 
@@ -104,16 +104,19 @@ class MultiBoxHead(BaseModule):
         bbox_preds = [conv(f) for conv, f in zip(self.reg_convs, feats)]
         return cls_scores, bbox_preds
 
+    @staticmethod
+    def flatten_levels(maps: Sequence[Tensor], channels: int) -> Tensor:
+        """Per-level [B, A * channels, H, W] maps to Tensor[B, P, channels], in
+        the prior generator's order."""
+        batch = maps[0].shape[0]
+        return torch.cat([m.permute(0, 2, 3, 1).reshape(batch, -1, channels)
+                          for m in maps], 1)
+
     def flatten_outputs(self, cls_scores: Sequence[Tensor],
                         bbox_preds: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Level maps to Tensor[B, P, C + 1] logits and Tensor[B, P, 4] deltas,
-        in the prior generator's order."""
-        batch = cls_scores[0].shape[0]
-        logits = torch.cat([s.permute(0, 2, 3, 1).reshape(batch, -1, self.num_classes + 1)
-                            for s in cls_scores], 1)
-        deltas = torch.cat([d.permute(0, 2, 3, 1).reshape(batch, -1, 4)
-                            for d in bbox_preds], 1)
-        return logits, deltas
+        """Tensor[B, P, C + 1] logits and Tensor[B, P, 4] deltas."""
+        return (self.flatten_levels(cls_scores, self.num_classes + 1),
+                self.flatten_levels(bbox_preds, 4))
 
     def priors(self, cls_scores: Sequence[Tensor]) -> Tensor:
         """Tensor[P, 4] priors for these feature maps, cached per size and device."""
@@ -161,10 +164,11 @@ class MultiBoxHead(BaseModule):
 
     def loss_by_feat(self, cls_scores: Sequence[Tensor], bbox_preds: Sequence[Tensor],
                      batch_gt_instances: Sequence[InstanceData]) -> Dict[str, Tensor]:
-        logits, deltas = self.flatten_outputs(cls_scores, bbox_preds)
         labels, box_targets, positive = self.targets(self.priors(cls_scores),
                                                      batch_gt_instances)
-        return multibox_loss(logits, deltas, labels, box_targets, positive,
+        deltas = self.flatten_levels(bbox_preds, 4)
+        ce = prior_cross_entropy(cls_scores, labels, self.num_classes)
+        return multibox_loss(ce, deltas, box_targets, positive,
                              self.train_cfg.neg_pos_ratio,
                              self.train_cfg.smooth_l1_beta)
 
