@@ -10,15 +10,18 @@ drawn (class name and score per box, MMDetection's ``DetLocalVisualizer``) and
 ``scores``, ``labels`` and ``label_names``, for the same detections.
 
 The model is built and loaded by ``mmdet.apis.init_detector`` and run by
-``inference_detector``. The checkpoint is opened weights-only first (a file
-with other pickled objects is refused); class names come from its
-``meta.dataset_meta``, else from the config's test dataset.
+``inference_detector``. The checkpoint is opened with ``weights_only=True``
+first (a file with other pickled objects is refused, whatever torch's default
+is); class names come from its ``meta.dataset_meta``, else from the config's
+test dataset. ``--cfg-options model.test_cfg.score_thr=...`` etc. change the
+head's post-processing.
 """
 import argparse
 import json
 import os
 import os.path as osp
 import sys
+import uuid
 import warnings
 from typing import List, Tuple
 
@@ -40,10 +43,25 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def class_meta(cfg, ckpt: dict) -> Tuple[dict, str]:
+def checkpoint_meta(path: str) -> dict:
+    """Opens ``path`` weights-only (refusing files with other pickled objects)
+    and returns its ``meta``. Tensors are memory-mapped, not read: the file is
+    loaded again by ``init_detector``."""
+    import torch
+
+    from ssd_ext.utils.checkpoint import safe_load
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+    except Exception:  # a legacy (non-zip) file cannot be mmapped; or refused
+        ckpt = safe_load(path)  # raises with a clear message if unsafe
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def class_meta(cfg, ckpt_meta: dict) -> Tuple[dict, str]:
     """``dataset_meta`` of the checkpoint, else the config test dataset's, and
     which of the two it is."""
-    meta = (ckpt.get('meta') or {}).get('dataset_meta') if isinstance(ckpt, dict) else None
+    meta = ckpt_meta.get('dataset_meta')
     if meta and 'classes' in meta:
         return {k.lower(): v for k, v in meta.items()}, 'checkpoint'
     import copy
@@ -62,22 +80,20 @@ def main() -> int:
             sys.exit(f'error: {what} not found: {path}')
 
     import ssd_ext  # noqa: F401  (registers modules, checkpoint allow-list)
-    import mmcv
-    from mmdet.apis import inference_detector, init_detector
+    from mmdet.apis import init_detector
     from mmdet.registry import VISUALIZERS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.utils import ProgressBar
 
     from ssd_ext.deploy import image_files, inference_pipeline_cfg
-    from ssd_ext.utils.checkpoint import safe_load
 
     try:
         files: List[str] = image_files(args.inputs)
     except FileNotFoundError as err:
         sys.exit(f'error: {err}')
     try:
-        ckpt = safe_load(args.checkpoint)
+        ckpt_meta = checkpoint_meta(args.checkpoint)
     except (FileNotFoundError, RuntimeError) as err:
         sys.exit(f'error: {err}')
 
@@ -87,8 +103,7 @@ def main() -> int:
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     # The test pipeline loads annotations for evaluation; plain images have none.
     cfg.test_dataloader.dataset.pipeline = inference_pipeline_cfg(cfg)
-    meta, meta_source = class_meta(cfg, ckpt)
-    del ckpt
+    meta, meta_source = class_meta(cfg, ckpt_meta)
     # init_detector loads the file with mmengine's load_checkpoint, i.e.
     # torch.load's default weights_only=True (torch >= 2.6), which ssd_ext's
     # allow-list extends to MMEngine's own checkpoint contents.
@@ -101,34 +116,15 @@ def main() -> int:
     print(f'classes (from the {meta_source}): {classes}')
 
     visualizer = VISUALIZERS.build(dict(type='DetLocalVisualizer',
-                                        name=f'image_demo_{os.getpid()}'))
+                                        name=f'image_demo_{uuid.uuid4().hex}'))
     visualizer.dataset_meta = model.dataset_meta
 
     os.makedirs(args.out_dir, exist_ok=True)
-    records = []
     bar = ProgressBar(len(files)) if len(files) > 1 else None
-    # The visualizer warns for every box that touches the image border.
-    warnings.filterwarnings('ignore', message='.*is out of bounds.*')
-    for file in files:
-        result = inference_detector(model, file)
-        pred = result.pred_instances
-        pred = pred[pred.scores >= args.score_thr].cpu()
-        out_file = osp.join(args.out_dir, osp.basename(file))
-        image = mmcv.imread(file, channel_order='rgb')
-        result.pred_instances = pred
-        visualizer.add_datasample(osp.basename(file), image, data_sample=result,
-                                  draw_gt=False, show=False,
-                                  pred_score_thr=float('-inf'),  # filtered above
-                                  out_file=out_file)
-        labels = [int(v) for v in pred.labels]
-        records.append(dict(
-            file=osp.abspath(file), out_file=osp.abspath(out_file),
-            height=int(image.shape[0]), width=int(image.shape[1]),
-            boxes=[[round(float(v), 2) for v in box] for box in pred.bboxes],
-            scores=[round(float(v), 5) for v in pred.scores],
-            labels=labels, label_names=[classes[i] for i in labels]))
-        if bar is not None:
-            bar.update()
+    with warnings.catch_warnings():
+        # The visualizer warns for every box that touches the image border.
+        warnings.filterwarnings('ignore', message='.*is out of bounds.*')
+        records = [detect(model, visualizer, file, args, classes, bar) for file in files]
     if bar is not None:
         print()
     json_file = osp.join(args.out_dir, 'predictions.json')
@@ -138,6 +134,30 @@ def main() -> int:
     print(f'{len(files)} image(s), {total} detection(s) with score >= {args.score_thr}: '
           f'drawn images and {json_file} in {args.out_dir}')
     return 0
+
+
+def detect(model, visualizer, file: str, args, classes, bar) -> dict:
+    """Runs, draws and returns the JSON record of one image."""
+    import mmcv
+    from mmdet.apis import inference_detector
+    result = inference_detector(model, file)
+    pred = result.pred_instances
+    pred = pred[pred.scores >= args.score_thr].cpu()
+    out_file = osp.join(args.out_dir, osp.basename(file))
+    image = mmcv.imread(file, channel_order='rgb')
+    result.pred_instances = pred
+    visualizer.add_datasample(osp.basename(file), image, data_sample=result,
+                              draw_gt=False, show=False,
+                              pred_score_thr=float('-inf'),  # filtered above
+                              out_file=out_file)
+    labels = [int(v) for v in pred.labels]
+    if bar is not None:
+        bar.update()
+    return dict(file=osp.abspath(file), out_file=osp.abspath(out_file),
+                height=int(image.shape[0]), width=int(image.shape[1]),
+                boxes=[[round(float(v), 2) for v in box] for box in pred.bboxes],
+                scores=[round(float(v), 5) for v in pred.scores],
+                labels=labels, label_names=[classes[i] for i in labels])
 
 
 if __name__ == '__main__':

@@ -28,6 +28,8 @@ def parse_args() -> argparse.Namespace:
                         help='score threshold of drawn detections')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision inference (bf16 autocast on CPU)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='run the model in channels_last (NHWC) memory format')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -52,7 +54,8 @@ def main() -> None:
     if args.show_dir:
         vis = cfg.default_hooks.visualization
         vis.update(draw=True, test_out_dir=args.show_dir, score_thr=args.score_thr)
-    runner = build_runner(cfg, amp=args.amp, training=False)
+    runner = build_runner(cfg, amp=args.amp, training=False,
+                          channels_last=args.channels_last)
     if args.out:
         from mmdet.evaluation import DumpDetResults
         if not args.out.endswith(('.pkl', '.pickle')):

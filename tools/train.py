@@ -23,6 +23,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CHECKPOINT, or without a value from the '
                         'latest checkpoint in the work dir')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='run the model in channels_last (NHWC) memory format')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -50,7 +52,8 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    runner = build_runner(cfg, amp=args.amp, training=True)
+    runner = build_runner(cfg, amp=args.amp, training=True,
+                          channels_last=args.channels_last)
     runner.train()
 
 

@@ -230,6 +230,26 @@ def decode_problem(raw: bytes) -> Problem:
         return CORRUPT_IMAGE, f'{type(err).__name__}: {str(err).strip()}'
     if img is None:
         return CORRUPT_IMAGE, f'corrupt or truncated {image_format(raw)} data'
+    # Some OpenCV builds decode a truncated JPEG (grey below the cut) with only
+    # a warning; a JPEG must end with its EOI marker, else ask PIL.
+    if image_format(raw) == 'JPEG' and not raw.rstrip(b'\x00\r\n ').endswith(b'\xff\xd9'):
+        problem = _pil_problem(raw)
+        if problem:
+            return CORRUPT_IMAGE, f'truncated JPEG data ({problem})'
+    return None
+
+
+def _pil_problem(raw: bytes) -> Optional[str]:
+    import io
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            im.load()
+    except Exception as err:  # OSError('image file is truncated ...') and friends
+        return str(err)
     return None
 
 

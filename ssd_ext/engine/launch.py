@@ -72,13 +72,19 @@ def enable_amp(cfg: Config, training: bool) -> None:
             cfg[loop]['fp16'] = True
 
 
-def build_runner(cfg: Config, amp: bool = False, training: bool = True) -> Runner:
-    """Runner for ``cfg`` with the machine adaptations and ``--amp`` applied."""
+def build_runner(cfg: Config, amp: bool = False, training: bool = True,
+                 channels_last: bool = False) -> Runner:
+    """Runner for ``cfg`` with the machine adaptations, ``--amp`` and
+    ``--channels-last`` applied."""
     import ssd_ext  # noqa: F401  (registers modules, checkpoint allow-list)
     adapt_to_device(cfg)
     init_cpu_dist(cfg)
     if amp:
         enable_amp(cfg, training)
+    if channels_last:
+        hooks = list(cfg.get('custom_hooks', []))
+        if not any(h.get('type') == 'ChannelsLastHook' for h in hooks):
+            cfg.custom_hooks = hooks + [dict(type='ChannelsLastHook')]
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

@@ -166,6 +166,18 @@ def test_png_named_jpg_is_decoded_by_content(bad_copy, shared_data):
     assert (img == original).all()  # PNG is lossless
 
 
+def test_truncated_jpeg_caught_even_if_opencv_decodes_it(bad_copy, monkeypatch):
+    import mmcv
+    import numpy as np
+    raw = Path(bad_copy.path(bad_copy.truncated)).read_bytes()
+    # Some OpenCV builds return the decoded top part of a truncated JPEG.
+    monkeypatch.setattr(mmcv, 'imfrombytes', lambda *a, **k: np.zeros((4, 4, 3), np.uint8))
+    kind, detail = checks.decode_problem(raw)
+    assert kind == checks.CORRUPT_IMAGE and 'truncated JPEG' in detail
+    good = Path(bad_copy.path(bad_copy.good)).read_bytes()
+    assert checks.decode_problem(good) is None
+
+
 def test_decode_check_at_load(bad_copy, logs):
     ds = build(bad_copy.cfg(check_images='decode'))
     paths = [ds.get_data_info(i)['img_path'] for i in range(len(ds))]

@@ -416,15 +416,17 @@ val_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/val.json')
 test_evaluator = val_evaluator
-train_cfg = dict(max_iters=8, val_begin=1000)  # no validation: keeps the test short
+train_cfg = dict(max_iters=6, val_begin=1000)  # no validation: keeps the test short
+# max_keep_ckpts=1: MMEngine's CheckpointHook deletes the only checkpoint before
+# writing the next one.
 default_hooks = dict(
     logger=dict(interval=1),
-    checkpoint=dict(type='KillPointCheckpointHook', interval=2, max_keep_ckpts=2))
+    checkpoint=dict(type='KillPointCheckpointHook', interval=3, max_keep_ckpts=1))
 custom_hooks = [dict(type='KillInIterationHook')]
 log_processor = dict(window_size=1)  # raw per-iteration values in scalars.json
 randomness = dict(seed=0, deterministic=True)
 '''
-MAX_ITERS = 8
+MAX_ITERS = 6
 BATCH = 2
 SCALARS = ('loss', 'loss_cls', 'loss_bbox', 'grad_norm', 'lr')
 
@@ -542,32 +544,32 @@ def reference(shapes):
 
 def test_sigkill_during_iteration_resumes_exactly_without_reloading(shapes, reference):
     work_dir = shapes.root / 'killed_in_iteration'
-    # Killed at the start of the 6th iteration (its batch drawn, the worker
-    # prefetching further), after the checkpoint of iteration 4.
-    shapes.train(work_dir, kill=('iteration', 5))
-    _assert_valid_pointer(work_dir, 4)
+    # Killed at the start of the 5th iteration (its batch drawn, the worker
+    # prefetching further), after the checkpoint of iteration 3.
+    shapes.train(work_dir, kill=('iteration', 4))
+    _assert_valid_pointer(work_dir, 3)
     loads = shapes.root / 'resumed_loads'
     started = time.perf_counter()
     log = shapes.train(work_dir, resume=True, load_log=loads)
     wall = time.perf_counter() - started
     text = log.read_text()
-    match = re.search(r'Resumed the data stream at iteration 4 \((\d+) samples per '
+    match = re.search(r'Resumed the data stream at iteration 3 \((\d+) samples per '
                       r'rank\) in ([\d.]+) s, without loading any past batch; RNG '
                       r'states restored', text)
     assert match, text[-3000:]
-    assert int(match.group(1)) == 4 * BATCH
-    print(f'\nresume at iteration 4: data stream positioned in {match.group(2)} s; '
-          f'whole resumed run (start-up, 4 iterations, 2 saves) {wall:.1f} s')
+    assert int(match.group(1)) == 3 * BATCH
+    print(f'\nresume at iteration 3: data stream positioned in {match.group(2)} s; '
+          f'whole resumed run (start-up, 3 iterations, 1 save) {wall:.1f} s')
     assert float(match.group(2)) < 5
     _assert_same_training(work_dir, reference)
-    # Only new iterations' images were loaded: batches 4..7, plus at most the
+    # Only new iterations' images were loaded: batches 3..5, plus at most the
     # worker's prefetch (prefetch_factor 2) beyond the last one. MMEngine's
-    # IterBasedTrainLoop would first re-load batches 0..3 (8 images).
+    # IterBasedTrainLoop would first re-load batches 0..2 (6 images).
     resumed_loads = _loads(loads)
-    new = (MAX_ITERS - 4) * BATCH
+    new = (MAX_ITERS - 3) * BATCH
     assert new <= len(resumed_loads) <= new + 2 * BATCH, resumed_loads
     reference_loads = _loads(shapes.root / 'reference_loads')
-    assert resumed_loads[:new] == reference_loads[4 * BATCH:MAX_ITERS * BATCH]
+    assert resumed_loads[:new] == reference_loads[3 * BATCH:MAX_ITERS * BATCH]
 
 
 def _partials(work_dir: Path) -> List[str]:
@@ -582,31 +584,32 @@ def _ckpts(work_dir: Path) -> List[str]:
 def test_sigkill_during_checkpoint_saves(shapes, reference):
     work_dir = shapes.root / 'killed_in_save'
 
-    # 1. Killed while iter_6.pth is being written.
+    # 1. Killed while iter_6.pth is being written: iter_3.pth, the only one
+    #    kept, is still there (MMEngine would have deleted it already).
     shapes.train(work_dir, kill=('writing', 6))
-    _assert_valid_pointer(work_dir, 4)
-    assert _ckpts(work_dir) == ['iter_2.pth', 'iter_4.pth']
+    _assert_valid_pointer(work_dir, 3)
+    assert _ckpts(work_dir) == ['iter_3.pth']
     partials = _partials(work_dir)  # the half-written iter_6.pth, under its own name
     assert len(partials) == 1 and partials[0].startswith('.iter_6.pth.partial-')
 
-    # 2. Resumed from iter_4 (the half-written file is cleared); killed after
+    # 2. Resumed from iter_3 (the half-written file is cleared); killed after
     #    iter_6.pth is complete but before last_checkpoint names it.
     shapes.train(work_dir, resume=True, kill=('pointer', 6))
     assert _partials(work_dir) == []
-    _assert_valid_pointer(work_dir, 4)
+    _assert_valid_pointer(work_dir, 3)
     assert safe_load(work_dir / 'iter_6.pth')['meta']['iter'] == 6
-    assert _ckpts(work_dir) == ['iter_2.pth', 'iter_4.pth', 'iter_6.pth']
+    assert _ckpts(work_dir) == ['iter_3.pth', 'iter_6.pth']
 
-    # 3. Resumed from iter_4 again; killed after last_checkpoint names the new
-    #    iter_6.pth, while iter_2.pth (beyond max_keep_ckpts=2) is being deleted.
+    # 3. Resumed from iter_3 again; killed after last_checkpoint names the new
+    #    iter_6.pth, while iter_3.pth (beyond max_keep_ckpts=1) is being deleted.
     shapes.train(work_dir, resume=True, kill=('removing', 6))
     _assert_valid_pointer(work_dir, 6)
-    assert _ckpts(work_dir) == ['iter_2.pth', 'iter_4.pth', 'iter_6.pth']
-
-    # 4. Resumed from iter_6: the leftover iter_2.pth is deleted, training ends
-    #    exactly as the uninterrupted run did.
-    shapes.train(work_dir, resume=True)
-    _assert_valid_pointer(work_dir, 8)
-    assert _ckpts(work_dir) == ['iter_6.pth', 'iter_8.pth']
-    assert _partials(work_dir) == []
+    assert _ckpts(work_dir) == ['iter_3.pth', 'iter_6.pth']
     _assert_same_training(work_dir, reference)
+
+    # 4. Resumed from iter_6 (nothing left to train): the leftover iter_3.pth,
+    #    recorded in iter_6.pth as still to delete, is deleted.
+    shapes.train(work_dir, resume=True)
+    _assert_valid_pointer(work_dir, 6)
+    assert _ckpts(work_dir) == ['iter_6.pth']
+    assert _partials(work_dir) == []

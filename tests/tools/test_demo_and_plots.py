@@ -1,0 +1,222 @@
+"""``tools/image_demo.py``, ``tools/analysis/plot_curves.py`` (on the logs of a
+real 6-iteration ``tools/train.py`` run) and ``tools/analysis/browse_dataset.py``,
+all on a small generated shapes dataset (200x200 images, resized to 160 by the
+quickstart config)."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from ssd_ext import deploy
+from ssd_ext.data.synthetic_shapes import CLASSES, make_dataset
+
+CONFIG = 'configs/quickstart/ssd160_shapes.py'
+IMAGE_SIZE = 200
+
+
+def run(repo_root: Path, *args, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], cwd=repo_root,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def data_options(root: Path):
+    """--cfg-options pointing every dataset and evaluator of the config at ``root``."""
+    opts = [f'{split}_dataloader.dataset.data_root={root}/'
+            for split in ('train', 'val', 'test')]
+    opts += [f'{split}_evaluator.ann_file={root}/annotations/val.json'
+             for split in ('val', 'test')]
+    return opts
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp('shapes')
+    make_dataset(str(root), num_train=4, num_val=2, seed=5, image_size=IMAGE_SIZE)
+    return root
+
+
+@pytest.fixture(scope='module')
+def random_ckpt(repo_root, tmp_path_factory) -> Path:
+    """Random weights (classifier x0.3 so scores spread over (0, 1), see
+    test_export_onnx.py); a bare ``{'state_dict': ...}`` file."""
+    model = deploy.build_detector(Config.fromfile(str(repo_root / CONFIG)))
+    torch.manual_seed(0)
+    model.init_weights()
+    with torch.no_grad():
+        for conv in model.bbox_head.cls_convs:
+            conv.weight.mul_(0.3)
+    path = tmp_path_factory.mktemp('ckpt') / 'random.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def trained(repo_root, shapes, tmp_path_factory) -> Path:
+    """Work dir of a 6-iteration training run, validated at iterations 3 and 6."""
+    work_dir = tmp_path_factory.mktemp('work_dir')
+    proc = run(repo_root, 'tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options',
+               *data_options(shapes),
+               'train_cfg.max_iters=6', 'train_cfg.val_interval=3',
+               'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
+               'test_dataloader.batch_size=2', 'default_hooks.logger.interval=1',
+               'default_hooks.checkpoint.interval=6',
+               *[f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
+                 for k in ('num_workers=0', 'persistent_workers=False')],
+               timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (work_dir / 'iter_6.pth').is_file()
+    return work_dir
+
+
+# -------------------------------------------------------------------- image demo
+def check_predictions(out_dir: Path, inputs, num_classes: int = len(CLASSES)):
+    records = json.loads((out_dir / 'predictions.json').read_text())
+    assert [Path(r['file']).name for r in records] == [Path(f).name for f in inputs]
+    for rec in records:
+        assert set(rec) >= {'file', 'out_file', 'boxes', 'scores', 'labels', 'label_names'}
+        assert Path(rec['out_file']).is_file()
+        n = len(rec['scores'])
+        assert len(rec['boxes']) == len(rec['labels']) == len(rec['label_names']) == n
+        if n:
+            boxes = np.array(rec['boxes'])
+            # Original-image pixels (the network sees 160x160).
+            assert boxes.min() >= 0 and boxes.max() <= IMAGE_SIZE
+            assert (boxes[:, 2:] >= boxes[:, :2]).all()
+            assert all(0 <= lab < num_classes for lab in rec['labels'])
+            assert rec['label_names'] == [CLASSES[lab] for lab in rec['labels']]
+            assert rec['scores'] == sorted(rec['scores'], reverse=True)
+    return records
+
+
+def test_demo_folder(repo_root, shapes, random_ckpt, tmp_path):
+    """A folder of 2 images at score threshold 0: every image gets boxes drawn,
+    and the JSON holds PyTorch's detections in original-image pixels."""
+    out_dir = tmp_path / 'demo'
+    proc = run(repo_root, 'tools/image_demo.py', shapes / 'val', CONFIG, random_ckpt,
+               '--out-dir', out_dir, '--score-thr', '0')
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert '2/2' in proc.stdout  # the progress bar
+    assert 'classes (from the config)' in proc.stdout
+    inputs = sorted((shapes / 'val').glob('*.png'))
+    records = check_predictions(out_dir, inputs)
+    assert sorted(p.name for p in out_dir.glob('*.png')) == [p.name for p in inputs]
+    for rec, src in zip(records, inputs):
+        assert len(rec['scores']) > 0
+        drawn, raw = cv2.imread(rec['out_file']), cv2.imread(str(src))
+        assert drawn.shape == raw.shape and (drawn != raw).any()
+
+    # Same detections as the model's own predict (boxes rounded to 0.01 px).
+    model = deploy.build_detector(Config.fromfile(str(repo_root / CONFIG)), str(random_ckpt))
+    data, _ = deploy.load_inputs(model, [str(f) for f in inputs])
+    for rec, ref in zip(records, deploy.torch_detections(model, data)):
+        assert len(rec['scores']) == len(ref['scores'])
+        np.testing.assert_allclose(rec['boxes'], ref['bboxes'], atol=0.006)
+        np.testing.assert_allclose(rec['scores'], ref['scores'], atol=1e-5)
+        assert rec['labels'] == ref['labels'].tolist()
+
+
+def test_demo_single_image_mmengine_checkpoint(repo_root, shapes, trained, tmp_path):
+    """A checkpoint written by the Runner (message hub, optimizer, meta) loads
+    through init_detector with weights-only torch.load; class names come from
+    its meta."""
+    image = shapes / 'val' / '00001.png'
+    out_dir = tmp_path / 'demo1'
+    # score_thr 0 in the head: an untrained head may have no score above the
+    # default 0.02 (see the report about the empty-candidate case).
+    proc = run(repo_root, 'tools/image_demo.py', image, CONFIG, trained / 'iter_6.pth',
+               '--out-dir', out_dir, '--score-thr', '0.5',
+               '--cfg-options', 'model.test_cfg.score_thr=0.0')
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'classes (from the checkpoint)' in proc.stdout
+    check_predictions(out_dir, [image])
+    assert (out_dir / image.name).is_file()
+
+
+def load_tool(repo_root: Path, rel: str):
+    spec = importlib.util.spec_from_file_location(Path(rel).stem, repo_root / rel)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_errors(repo_root, random_ckpt, tmp_path):
+    proc = run(repo_root, 'tools/image_demo.py', tmp_path / 'missing.jpg', CONFIG,
+               random_ckpt, '--out-dir', tmp_path / 'out', timeout=120)
+    assert proc.returncode != 0
+    assert 'input image or folder not found' in proc.stderr
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match='no images'):
+        deploy.image_files(str(empty))
+    # A checkpoint with a pickled object outside the allow-list is refused
+    # before anything is built.
+    demo = load_tool(repo_root, 'tools/image_demo.py')
+
+    class NotAllowed:
+        pass
+
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'extra': NotAllowed()}, evil)
+    with pytest.raises(RuntimeError, match='not a weights-only checkpoint'):
+        demo.checkpoint_meta(str(evil))
+    assert demo.checkpoint_meta(str(random_ckpt)) == {}
+
+
+# ------------------------------------------------------------------ plot curves
+def test_plot_curves(repo_root, trained, tmp_path):
+    out = tmp_path / 'curves.png'
+    proc = run(repo_root, 'tools/analysis/plot_curves.py', trained, '--keys', 'loss',
+               'loss_cls', 'loss_bbox', 'coco/bbox_mAP', 'coco/bbox_mAP_50', '--out', out,
+               timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = {line.split(':')[0].strip(): line for line in proc.stdout.splitlines()}
+    for key in ('loss', 'loss_cls', 'loss_bbox'):
+        assert f'{key} [train]: 6 points, iterations 1-6' in lines[f'{key} [train]']
+    for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'):
+        # Validated after iterations 3 and 6 (logged by MMEngine with step 0).
+        assert f'{key} [val]: 2 points, iterations 3-6' in lines[f'{key} [val]']
+    data = out.read_bytes()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 10_000
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[0] > 300 and img.shape[1] > 300
+    assert img.std() > 10  # not a blank canvas
+
+
+def test_plot_curves_errors(repo_root, trained, tmp_path):
+    proc = run(repo_root, 'tools/analysis/plot_curves.py', tmp_path, timeout=120)
+    assert proc.returncode != 0 and 'scalars.json' in proc.stderr
+    proc = run(repo_root, 'tools/analysis/plot_curves.py', trained, '--keys', 'nope',
+               '--out', tmp_path / 'x.png', timeout=120)
+    assert proc.returncode != 0 and 'available' in proc.stderr
+
+
+# --------------------------------------------------------------- browse dataset
+def test_browse_dataset(repo_root, shapes, tmp_path):
+    out_dir = tmp_path / 'browse'
+    proc = run(repo_root, 'tools/analysis/browse_dataset.py', CONFIG, '--output-dir', out_dir,
+               '--num', 3, '--cfg-options', f'train_dataloader.dataset.data_root={shapes}/',
+               timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    written = sorted(out_dir.glob('*.png'))
+    assert len(written) == 3
+    coco = json.loads((shapes / 'annotations' / 'train.json').read_text())
+    names = {img['id']: img['file_name'] for img in coco['images']}
+    for i, path in enumerate(written):
+        drawn = cv2.imread(str(path))
+        assert drawn.shape == (160, 160, 3)  # the train pipeline's size
+        name = path.name.split('_', 1)[1]
+        assert name in names.values()
+        raw = cv2.resize(cv2.imread(str(shapes / 'train' / name)), (160, 160),
+                         interpolation=cv2.INTER_LINEAR)
+        # Away from the drawn boxes the image is the augmented input (maybe
+        # flipped), in the right channel order; the boxes change some pixels.
+        same = max((drawn == raw).all(-1).mean(), (drawn == raw[:, ::-1]).all(-1).mean())
+        assert 0.5 < same < 1.0, (path, same)
+        assert (drawn == raw[..., ::-1]).all(-1).mean() < 0.5
