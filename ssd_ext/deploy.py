@@ -25,7 +25,9 @@ Differences from ``predict_by_feat``: ``min_bbox_size`` is checked in network
 input pixels, not after rescaling (identical for the default 0).
 """
 import copy
+import os
 import os.path as osp
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -94,6 +96,9 @@ class ExportableSSD(nn.Module):
             raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
         self.detector = detector
         self.head = detector.bbox_head
+        nms = dict(self.head.test_cfg.nms)
+        if nms.get('type', 'nms') != 'nms' or nms.get('class_agnostic', False):
+            raise ValueError(f'only per-class hard NMS can be exported, got test_cfg.nms={nms}')
         self.input_size = tuple(int(s) for s in input_size)
         self.with_preprocess = with_preprocess
         pre = detector.data_preprocessor
@@ -240,7 +245,6 @@ def export_onnx(model: nn.Module, out_file: str, input_size: Tuple[int, int],
     else:
         dummy = torch.randn(trace_batch, 3, h, w) * 50
     dynamic = {'images': {0: 'batch'}, 'dets': {0: 'batch'}, 'labels': {0: 'batch'}}
-    import warnings
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # TracerWarnings, exporter deprecation
         torch.onnx.export(wrapper, (dummy,), out_file, dynamo=False,
@@ -253,8 +257,7 @@ def export_onnx(model: nn.Module, out_file: str, input_size: Tuple[int, int],
 
 
 # ---------------------------------------------------------------- verification
-def load_inputs(model: nn.Module, files: Sequence[str], device: str = 'cpu'
-                ) -> Tuple[Dict, np.ndarray]:
+def load_inputs(model: nn.Module, files: Sequence[str]) -> Tuple[Dict, np.ndarray]:
     """Runs the test pipeline (without annotations) and the data
     preprocessor on ``files``.
 
@@ -335,7 +338,6 @@ def image_files(path: str) -> List[str]:
     """``path`` itself, or the images in folder ``path`` (sorted)."""
     exts = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
     if osp.isdir(path):
-        import os
         files = sorted(osp.join(path, f) for f in os.listdir(path)
                        if f.lower().endswith(exts))
         if not files:

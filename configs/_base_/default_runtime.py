@@ -3,7 +3,7 @@ custom_imports = dict(imports=['ssd_ext'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # CheckpointHook whose checkpoints and `last_checkpoint` survive a kill at
     # any moment of a save (ssd_ext/engine/checkpoint_hook.py).

@@ -143,3 +143,13 @@ def test_background_prior_sets_initial_background_probability():
     logits, _ = head.flatten_outputs(*head(feats))
     probs = logits.softmax(-1)
     torch.testing.assert_close(probs[..., 3], torch.full(probs.shape[:2], 0.99))
+
+
+def test_predict_with_nothing_above_threshold_returns_empty_results():
+    head = small_head(num_classes=2)
+    head.test_cfg.score_thr = 1.0
+    feats = [torch.randn(2, 8, 4, 4), torch.randn(2, 8, 2, 2)]
+    metas = [dict(img_shape=(32, 32), scale_factor=(1.0, 1.0))] * 2
+    results = head.predict_by_feat(*head(feats), metas, rescale=True)
+    assert [len(r) for r in results] == [0, 0]
+    assert results[0].bboxes.shape == (0, 4)

@@ -177,3 +177,21 @@ def test_cli_missing_checkpoint(repo_root, tmp_path):
         cwd=repo_root, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert 'checkpoint not found' in proc.stderr
+
+
+def test_verify_reports_mismatch(repo_root, exported, shapes_dir, capsys):
+    """The CLI's verify step fails (main() then exits 1) when the ONNX file is
+    not the model's: here another random initialisation."""
+    import argparse
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('export_onnx', repo_root / TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    args = argparse.Namespace(score_thr=SCORE_THR, top_n=50, box_atol=BOX_ATOL,
+                              score_atol=SCORE_ATOL, batch_size=4, with_preprocess=False,
+                              channel_order='bgr')
+    assert tool.verify(exported[0], str(exported[2]), str(shapes_dir / 'val'), args)
+    other = random_detector(repo_root, seed=1)
+    assert not tool.verify(other, str(exported[2]), str(shapes_dir / 'val'), args)
+    out = capsys.readouterr().out
+    assert 'MISMATCH' in out and 'FAILED' in out

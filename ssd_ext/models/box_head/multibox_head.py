@@ -216,7 +216,10 @@ class MultiBoxHead(BaseModule):
 
         # One NMS call for the batch: (image, class) pairs are separate groups.
         groups = img_idx * self.num_classes + det_labels
-        dets, kept = batched_nms(boxes, det_scores, groups, dict(cfg.nms))
+        if boxes.numel() == 0:  # mmcv's batched_nms fails on no boxes
+            dets, kept = boxes.new_zeros((0, 5)), groups
+        else:
+            dets, kept = batched_nms(boxes, det_scores, groups, dict(cfg.nms))
         img_idx, det_labels = img_idx[kept], det_labels[kept]
         results = []
         for i in range(batch):
