@@ -8,8 +8,6 @@ from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
 
 allow_mmengine_checkpoint_types()
 
-from ssd_ext import engine, models  # noqa: E402,F401  (registers modules)
-from ssd_ext import data  # noqa: E402,F401  (registers CheckedCocoDataset)
-from ssd_ext.engine import data_checks_hook, nonfinite_loss_hook  # noqa: E402,F401
+from ssd_ext import data, engine, models  # noqa: E402,F401  (registers modules)
 
 __version__ = '0.1.0'

@@ -2,6 +2,8 @@
 
 Every ssd_ext name is distinct from MMDetection's (no ``SSDHead``/``SSDVGG`` clash).
 """
-from mmdet.registry import HOOKS, MODELS, OPTIM_WRAPPERS, TASK_UTILS, TRANSFORMS
+from mmdet.registry import (DATASETS, HOOKS, METRICS, MODELS, OPTIM_WRAPPERS, TASK_UTILS,
+                            TRANSFORMS)
 
-__all__ = ['HOOKS', 'MODELS', 'OPTIM_WRAPPERS', 'TASK_UTILS', 'TRANSFORMS']
+__all__ = ['DATASETS', 'HOOKS', 'METRICS', 'MODELS', 'OPTIM_WRAPPERS', 'TASK_UTILS',
+           'TRANSFORMS']

@@ -137,7 +137,7 @@ def test_expand_fills_with_the_bgr_mean(star, plain):
 
 def test_ssd300_schedule():
     cfg = load('ssd300.py')
-    assert cfg.train_cfg.type == 'IterBasedTrainLoop'
+    assert cfg.train_cfg.type == 'FastResumeIterBasedTrainLoop'
     assert cfg.train_cfg.max_iters == 240000
     multistep = [s for s in cfg.param_scheduler if s.type == 'MultiStepLR']
     assert len(multistep) == 1
@@ -156,9 +156,9 @@ def test_ssd300_schedule():
 @pytest.mark.parametrize('name', CONFIGS)
 def test_iteration_configs_use_infinite_sampler(name):
     cfg = load(name)
-    if cfg.train_cfg.get('type') != 'IterBasedTrainLoop':
-        pytest.skip('epoch-based')
-    assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+    assert cfg.train_cfg.type == 'FastResumeIterBasedTrainLoop'
+    assert cfg.train_dataloader.sampler.type == 'ResumableInfiniteSampler'
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     for sched in cfg.param_scheduler:
         assert sched.get('by_epoch', True) is False
     assert cfg.log_processor.by_epoch is False
@@ -229,7 +229,7 @@ def _cfg_from_train_script(monkeypatch, tmp_path, *flags) -> Config:
         def train(self):
             captured['trained'] = True
 
-    def fake_build_runner(cfg, amp=False, training=True):
+    def fake_build_runner(cfg, amp=False, training=True, channels_last=False):
         captured['cfg'] = cfg
         return _NoTraining()
 

@@ -12,6 +12,13 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 
+# Stop before the first iteration if dataset classes and num_classes disagree;
+# stop at once (naming the term) if a loss goes NaN/inf, never saving NaN weights.
+custom_hooks = [
+    dict(type='DatasetModelConsistencyHook'),
+    dict(type='NonFiniteLossHook', action='stop'),
+]
+
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -43,19 +43,19 @@ train_dataloader = dict(
     batch_size=8, num_workers=1, persistent_workers=True,
     # InfiniteSampler's index stream, resumable mid-stream (ssd_ext/engine/sampler.py)
     sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
-    dataset=dict(type='CocoDataset', data_root=data_root,
+    dataset=dict(type='CheckedCocoDataset', data_root=data_root,
                  metainfo=dict(classes=classes),
                  ann_file='annotations/train.json', data_prefix=dict(img='train/'),
                  filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8, num_workers=1, persistent_workers=True, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='CocoDataset', data_root=data_root,
+    dataset=dict(type='CheckedCocoDataset', data_root=data_root,
                  metainfo=dict(classes=classes),
                  ann_file='annotations/val.json', data_prefix=dict(img='val/'),
                  test_mode=True, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/val.json',
+val_evaluator = dict(type='CheckedCocoMetric', ann_file=data_root + 'annotations/val.json',
                      metric='bbox')
 test_evaluator = val_evaluator
 

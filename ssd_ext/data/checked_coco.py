@@ -54,7 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Union
 
 from mmdet.datasets import CocoDataset
-from mmdet.registry import DATASETS
+from ssd_ext.registry import DATASETS
 from mmengine.fileio import get_local_path
 from mmengine.logging import print_log
 

@@ -23,7 +23,7 @@ from typing import Optional
 
 from mmdet.datasets.api_wrappers import COCO
 from mmdet.evaluation import CocoMetric
-from mmdet.registry import METRICS
+from ssd_ext.registry import METRICS
 from mmengine.fileio import get_local_path
 from mmengine.logging import print_log
 

@@ -31,6 +31,7 @@ the hook warns and behaves exactly like ``CheckpointHook``.
 import logging
 import os
 import os.path as osp
+import shutil
 from typing import Any, Iterable, List, Optional
 
 from mmengine.dist import is_main_process
@@ -90,6 +91,8 @@ class AtomicCheckpointHook(CheckpointHook):
 
     Accepts exactly ``CheckpointHook``'s arguments; see the module docstring.
     """
+
+    atomic = False  # decided in before_train, once the storage backend is known
 
     def before_train(self, runner) -> None:
         excess: List[int] = []
@@ -200,6 +203,8 @@ class AtomicCheckpointHook(CheckpointHook):
                 return
             if osp.isfile(path):
                 os.remove(path)
+            elif osp.isdir(path):  # deepspeed checkpoints are directories
+                shutil.rmtree(path)
             return
         if path in protected:
             return

@@ -210,7 +210,7 @@ class RecordingModel(BaseModel):
 
 def _toy_runner(work_dir: Path, num_workers: int, load_log: Path,
                 resume_from: Optional[str] = None, load_from: Optional[str] = None,
-                max_iters: int = 10) -> Runner:
+                max_iters: int = 10, **checkpoint_args) -> Runner:
     return Runner(
         model=RecordingModel(), work_dir=str(work_dir),
         experiment_name=f'toy_{uuid.uuid4().hex}',
@@ -224,7 +224,7 @@ def _toy_runner(work_dir: Path, num_workers: int, load_log: Path,
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=100),
             checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=3,
-                            max_keep_ckpts=2)),
+                            max_keep_ckpts=2, **checkpoint_args)),
         randomness=dict(seed=11), default_scope='mmdet',
         resume=resume_from is not None, load_from=resume_from or load_from)
 
@@ -310,6 +310,21 @@ def test_toy_load_from_is_not_a_resume(tmp_path):
                         load_from=str(tmp_path / 'ref' / 'iter_3.pth'), max_iters=1)
     _train(again)
     assert again.model.seen[0]['idx'] == first['idx']
+
+
+def test_best_checkpoints_are_written_atomically(tmp_path):
+    runner = _train(_toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=2,
+                                save_best='acc', rule='greater'))
+    hook = next(h for h in runner.hooks if isinstance(h, AtomicCheckpointHook))
+    hook._save_best_checkpoint(runner, {'acc': 0.5})
+    hook._save_best_checkpoint(runner, {'acc': 0.7})
+    best = tmp_path / 'best_acc_iter_2.pth'
+    assert hook.best_ckpt_path == str(best)
+    assert safe_load(best)['meta']['iter'] == 2
+    assert runner.message_hub.get_info('best_score') == 0.7
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
+        'best_acc_iter_2.pth', 'iter_2.pth']
+    assert not [p for p in tmp_path.iterdir() if is_partial_name(p.name)]
 
 
 def test_checkpoint_named_by_last_checkpoint_is_never_deleted(tmp_path):

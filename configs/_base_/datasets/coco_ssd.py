@@ -1,6 +1,8 @@
 # COCO 2017 with SSD's augmentation: photometric distortion, min-IoU random crop,
 # resize to the input size, horizontal flip. Test: resize only.
-dataset_type = 'CocoDataset'
+# CocoDataset that checks every box and image at load (see README, bad data):
+# bad boxes are skipped and counted, unreadable images replaced and logged.
+dataset_type = 'CheckedCocoDataset'
 data_root = 'data/coco/'
 input_size = 300
 backend_args = None
@@ -59,7 +61,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
-    type='CocoMetric',
+    type='CheckedCocoMetric',
     ann_file=data_root + 'annotations/instances_val2017.json',
     metric='bbox',
     format_only=False,
