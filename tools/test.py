@@ -9,9 +9,7 @@ import json
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
-
-from ssd_ext.engine.launch import build_runner
+from ssd_ext.engine.launch import add_runner_args, build_runner, load_config
 from ssd_ext.utils.checkpoint import safe_load
 from ssd_ext.utils.report import format_coco_table
 
@@ -20,36 +18,23 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test an ssd_ext detector')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='dir for the evaluation metrics')
+    add_runner_args(parser)
     parser.add_argument('--out', help='dump predictions to a pickle file (.pkl)')
     parser.add_argument('--show-dir', help='dir to save drawn detections, '
                         'relative to the work dir\'s timestamped folder')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='score threshold of drawn detections')
-    parser.add_argument('--amp', action='store_true',
-                        help='mixed precision inference (bf16 autocast on CPU)')
-    parser.add_argument('--channels-last', action='store_true',
-                        help='run the model in channels_last (NHWC) memory format')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, xxx=yyy format')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     # Fail before building anything if the checkpoint is missing or unsafe.
-    safe_load(args.checkpoint)
+    try:
+        safe_load(args.checkpoint)
+    except (FileNotFoundError, RuntimeError) as err:
+        raise SystemExit(f'error: {err}') from None
     cfg.load_from = args.checkpoint
     if args.show_dir:
         vis = cfg.default_hooks.visualization

@@ -220,10 +220,10 @@ class CheckedCocoDataset(CocoDataset):
         ann_errors, img_errors = self.report.errors, self._image_report.errors
         messages = []
         if ann_errors and self.on_bad_annotation == 'error':
-            messages.append(f'bad annotations (on_bad_annotation=\'error\'):\n'
+            messages.append("bad annotations (on_bad_annotation='error'):\n"
                             + self.report.summary())
         if img_errors and self.on_bad_image == 'error':
-            messages.append(f'bad image files (on_bad_image=\'error\'):\n'
+            messages.append("bad image files (on_bad_image='error'):\n"
                             + self._image_report.summary())
         if self._unlisted and self.on_unlisted_category == 'error':
             messages.append(

@@ -8,8 +8,12 @@ CUDA's ``AmpOptimWrapper``.
 """
 from unittest import mock
 
+import argparse
+import os
+import os.path as osp
+
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.dist import init_dist, is_distributed
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -70,6 +74,33 @@ def enable_amp(cfg: Config, training: bool) -> None:
     for loop in ('val_cfg', 'test_cfg'):
         if cfg.get(loop) is not None:
             cfg[loop]['fp16'] = True
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments ``tools/train.py`` and ``tools/test.py`` share (MMDetection's)."""
+    parser.add_argument('--work-dir', help='dir for logs, checkpoints and metrics')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: CUDA AMP on GPU, bf16 autocast on CPU')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='run the model in channels_last (NHWC) memory format')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, xxx=yyy format')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """``args.config`` with ``--cfg-options``, ``--launcher`` and ``--work-dir``
+    applied (default work dir ``./work_dirs/<config name>``)."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
 
 
 def build_runner(cfg: Config, amp: bool = False, training: bool = True,
