@@ -12,7 +12,7 @@ from mmengine.config import Config
 from torch import nn
 
 
-class _SoftmaxLossPlaceholder(nn.Module):
+class SoftmaxLossPlaceholder(nn.Module):
     """Answers ``BaseDenseHead``'s attribute probes like a softmax CE loss."""
     use_sigmoid = False
     custom_cls_channels = False
@@ -36,7 +36,7 @@ def build_mmdet_ssd(input_size: int = 300) -> nn.Module:
     register_all_modules(init_default_scope=True)
     model = MODELS.build(mmdet_ssd_config(input_size).model)
     model.init_weights()
-    model.bbox_head.loss_cls = _SoftmaxLossPlaceholder()
+    model.bbox_head.loss_cls = SoftmaxLossPlaceholder()
     return model
 
 

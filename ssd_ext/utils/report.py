@@ -16,5 +16,7 @@ def format_coco_table(metrics: Dict[str, float], title: str = 'Model') -> str:
         raise KeyError(f'metrics lack {missing}; got {sorted(metrics)}')
     head = '| Model | ' + ' | '.join(name for name, _ in COCO_COLUMNS) + ' |'
     rule = '|' + '---|' * (len(COCO_COLUMNS) + 1)
-    row = f'| {title} | ' + ' | '.join(f'{100 * values[k]:.1f}' for _, k in COCO_COLUMNS) + ' |'
+    # COCO reports -1 for an area range with no ground truth.
+    cells = [f'{100 * values[k]:.1f}' if values[k] >= 0 else 'n/a' for _, k in COCO_COLUMNS]
+    row = f'| {title} | ' + ' | '.join(cells) + ' |'
     return '\n'.join([head, rule, row])
