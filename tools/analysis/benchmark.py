@@ -4,11 +4,13 @@
 
 Measures, for both models under the same settings (medians after warm-up):
 
-- ``infer``: img/s of ``test_step`` (preprocess + forward + decode + NMS);
+- ``infer``: img/s of preprocess + forward + decode + NMS;
 - ``train``: img/s of a training step (forward + loss + backward + SGD step);
 - ``loss``: seconds of the loss and its targets alone for ``--loss-batch`` images;
 - ``data``: img/s per worker of the config's train pipeline after image
-  decoding, on real images (``--images``; skipped when absent).
+  decoding, on real images (``--images``; skipped when absent). MMDetection's
+  SSD pipeline includes the expansion step: compare it with
+  ``configs/ssd300_expand_aug.py``.
 
 Weights are random (nothing is downloaded), so denormals are flushed: random
 weights otherwise push fp32 into the CPU's slow denormal path and distort every
@@ -110,13 +112,20 @@ def preprocess(model, data: Dict, training: bool, args: argparse.Namespace) -> D
 
 
 def bench_infer(model, size: int, args) -> float:
+    """Network under autocast; decoding and NMS in fp32 outside it, for both
+    models (MMDetection's SSDHead cannot decode bf16 maps)."""
     model.eval()
     data = fake_batch(args.batch, size, args.device, with_gt=False)
+    metas = [s.metainfo for s in data['data_samples']]
 
     def step():
-        with torch.no_grad(), autocast(args):
+        with torch.no_grad():
             batch = preprocess(model, data, False, args)
-            model(**batch, mode='predict')
+            with autocast(args):
+                cls_scores, bbox_preds = model.bbox_head(model.extract_feat(batch['inputs']))
+            model.bbox_head.predict_by_feat([c.float() for c in cls_scores],
+                                            [b.float() for b in bbox_preds],
+                                            batch_img_metas=metas, rescale=True)
     return args.batch / median_time(step, args.iters, args.warmup, args.device)
 
 
@@ -173,7 +182,10 @@ def bench_data(cfg: Config, args) -> float:
     files = sorted(glob.glob(os.path.join(args.images, '*.jpg')))[:16]
     if not files:
         return float('nan')
-    transforms = [t for t in cfg.train_dataloader.dataset.pipeline
+    dataset = cfg.train_dataloader.dataset
+    while 'pipeline' not in dataset:  # RepeatDataset and other wrappers
+        dataset = dataset.dataset
+    transforms = [t for t in dataset.pipeline
                   if t['type'] not in ('LoadImageFromFile', 'LoadAnnotations')]
     pipeline = Compose(transforms)
     rng = np.random.default_rng(0)
