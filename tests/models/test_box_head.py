@@ -56,6 +56,8 @@ def test_hard_negative_mining_picks_hardest_three_per_positive():
     mask = hard_negative_mask(ce, positive, 3.0)
     assert mask[0].nonzero().flatten().tolist() == [2, 4, 6]
     assert not mask[1].any()  # no positives -> no negatives
+    mask = hard_negative_mask(ce, positive, 3.0, min_negatives=2)
+    assert mask[1].nonzero().flatten().tolist() == [6, 7]
 
 
 def test_prior_cross_entropy_matches_flattened_cross_entropy():
@@ -107,6 +109,11 @@ def test_images_without_boxes_train_without_nan():
     empty = [gts[0], gts[0]]
     losses = head.loss_by_feat(*head(feats), empty)
     assert all(v.item() == 0 for v in losses.values())
+    # With min_neg_per_image, such images train as background (negatives only).
+    head.train_cfg.min_neg_per_image = 5
+    losses = head.loss_by_feat(*head(feats), empty)
+    assert losses['loss_cls'] > 0 and losses['loss_bbox'] == 0
+    assert torch.isfinite(losses['loss_cls'])
 
 
 def test_zero_area_boxes_never_match():

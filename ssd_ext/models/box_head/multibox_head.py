@@ -18,7 +18,8 @@ from ssd_ext.models.box_head.multibox_loss import multibox_loss, prior_cross_ent
 from ssd_ext.registry import MODELS, TASK_UTILS
 from ssd_ext.utils.validation import check_keys, check_positive
 
-TRAIN_CFG_DEFAULTS = dict(pos_iou_thr=0.5, neg_pos_ratio=3.0, smooth_l1_beta=1.0)
+TRAIN_CFG_DEFAULTS = dict(pos_iou_thr=0.5, neg_pos_ratio=3.0, smooth_l1_beta=1.0,
+                          min_neg_per_image=0)
 TEST_CFG_DEFAULTS = dict(score_thr=0.02, nms=dict(type='nms', iou_threshold=0.45),
                          nms_pre=1000, min_bbox_size=0, max_per_img=200)
 
@@ -40,7 +41,8 @@ class MultiBoxHead(BaseModule):
         prior_generator: Config of a :class:`PriorBoxGenerator`.
         variances: Box-encoding variances.
         train_cfg: ``pos_iou_thr`` (0.5), ``neg_pos_ratio`` (3),
-            ``smooth_l1_beta`` (1).
+            ``smooth_l1_beta`` (1), ``min_neg_per_image`` (0: as in the paper,
+            an image without boxes adds no loss; > 0 trains it as background).
         test_cfg: ``score_thr`` (0.02), ``nms`` (per-class, IoU 0.45),
             ``nms_pre`` (candidates kept per image before NMS, -1 for all),
             ``min_bbox_size`` (0), ``max_per_img`` (200).
@@ -170,7 +172,8 @@ class MultiBoxHead(BaseModule):
         ce = prior_cross_entropy(cls_scores, labels, self.num_classes)
         return multibox_loss(ce, deltas, box_targets, positive,
                              self.train_cfg.neg_pos_ratio,
-                             self.train_cfg.smooth_l1_beta)
+                             self.train_cfg.smooth_l1_beta,
+                             self.train_cfg.min_neg_per_image)
 
     # ----------------------------------------------------------------- inference
     def predict(self, feats: Sequence[Tensor], batch_data_samples: list,

@@ -16,11 +16,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def hard_negative_mask(ce: Tensor, positive: Tensor, neg_pos_ratio: float) -> Tensor:
+def hard_negative_mask(ce: Tensor, positive: Tensor, neg_pos_ratio: float,
+                       min_negatives: int = 0) -> Tensor:
     """BoolTensor[B, P] of the hardest negatives: per image, the
-    ``neg_pos_ratio * num_pos`` non-positive priors of largest loss ``ce`` [B, P]."""
+    ``max(neg_pos_ratio * num_pos, min_negatives)`` non-positive priors of
+    largest loss ``ce`` [B, P]."""
     neg_loss = ce.detach().masked_fill(positive, -1.0)
-    num_neg = (positive.sum(1, keepdim=True) * neg_pos_ratio).long()
+    num_neg = (positive.sum(1, keepdim=True) * neg_pos_ratio).long().clamp(min=min_negatives)
     num_neg = torch.minimum(num_neg, (~positive).sum(1, keepdim=True))
     # One sort; the first num_neg places of each row are scattered back.
     order = neg_loss.argsort(dim=1, descending=True)
@@ -57,7 +59,8 @@ def prior_cross_entropy(cls_scores: Sequence[Tensor], labels: Tensor,
 
 def multibox_loss(ce: Tensor, box_deltas: Tensor, box_targets: Tensor,
                   positive: Tensor, neg_pos_ratio: float = 3.0,
-                  smooth_l1_beta: float = 1.0) -> Dict[str, Tensor]:
+                  smooth_l1_beta: float = 1.0, min_negatives: int = 0
+                  ) -> Dict[str, Tensor]:
     """Classification and localisation losses of SSD.
 
     Args:
@@ -66,12 +69,14 @@ def multibox_loss(ce: Tensor, box_deltas: Tensor, box_targets: Tensor,
         box_deltas: Tensor[B, P, 4], predicted encodings.
         box_targets: Tensor[B, P, 4], encoded matched ground truths.
         positive: BoolTensor[B, P].
+        min_negatives: Hard negatives mined per image even without positives
+            (0, the paper's rule, gives an image without boxes no loss).
 
     Returns:
         ``loss_cls`` and ``loss_bbox``, scalars.
     """
     num_pos = positive.sum().clamp(min=1).float()
-    keep = positive | hard_negative_mask(ce, positive, neg_pos_ratio)
+    keep = positive | hard_negative_mask(ce, positive, neg_pos_ratio, min_negatives)
     loss_cls = torch.where(keep, ce, 0.0).sum() / num_pos
     l1 = F.smooth_l1_loss(box_deltas.float(), box_targets.float(),
                           beta=smooth_l1_beta, reduction='none').sum(-1)
