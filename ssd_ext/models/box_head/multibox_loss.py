@@ -41,7 +41,7 @@ def prior_cross_entropy(cls_scores: Sequence[Tensor], labels: Tensor,
             ``num_classes`` is background.
 
     Returns:
-        Tensor[B, P]: ``logsumexp(logits) - logits[label]``.
+        Tensor[B, P]: ``-log_softmax(logits)[label]``.
     """
     losses, start = [], 0
     num_images = labels.shape[0]
@@ -50,8 +50,10 @@ def prior_cross_entropy(cls_scores: Sequence[Tensor], labels: Tensor,
         logits = scores.float().view(num_images, -1, num_classes + 1, height * width)
         num = logits.shape[1] * height * width
         level_labels = labels[:, start:start + num].view(num_images, height * width, -1)
-        picked = logits.gather(2, level_labels.transpose(1, 2).unsqueeze(2)).squeeze(2)
-        ce = torch.logsumexp(logits, dim=2) - picked
+        # One fused log_softmax pass over the class axis beats logsumexp's
+        # separate max, subtract, exp and sum passes.
+        log_probs = torch.log_softmax(logits, dim=2)
+        ce = -log_probs.gather(2, level_labels.transpose(1, 2).unsqueeze(2)).squeeze(2)
         losses.append(ce.transpose(1, 2).reshape(num_images, num))
         start += num
     return torch.cat(losses, 1)
