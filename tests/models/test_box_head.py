@@ -85,9 +85,9 @@ def test_loss_is_normalised_by_positives():
     torch.testing.assert_close(losses['loss_bbox'], torch.tensor(0.5 + 2.5))
 
 
-def small_head(num_classes=3):
+def small_head(num_classes=3, **kwargs):
     return MultiBoxHead(
-        num_classes=num_classes, in_channels=(8, 8),
+        num_classes=num_classes, in_channels=(8, 8), **kwargs,
         prior_generator=dict(type='PriorBoxGenerator', ratios=[[2], [2]],
                              strides=[8, 16], input_size=32,
                              min_sizes=[8, 16], max_sizes=[16, 32]))
@@ -140,11 +140,7 @@ def test_predict_rescales_and_caps_detections():
 
 
 def test_background_prior_sets_initial_background_probability():
-    head = MultiBoxHead(
-        num_classes=3, in_channels=(8, 8), background_prior=0.99,
-        prior_generator=dict(type='PriorBoxGenerator', ratios=[[2], [2]],
-                             strides=[8, 16], input_size=32,
-                             min_sizes=[8, 16], max_sizes=[16, 32]))
+    head = small_head(num_classes=3, background_prior=0.99)
     head.init_weights()
     feats = [torch.zeros(1, 8, 4, 4), torch.zeros(1, 8, 2, 2)]
     logits, _ = head.flatten_outputs(*head(feats))
