@@ -47,13 +47,8 @@ def checkpoint_meta(path: str) -> dict:
     """Opens ``path`` weights-only (refusing files with other pickled objects)
     and returns its ``meta``. Tensors are memory-mapped, not read: the file is
     loaded again by ``init_detector``."""
-    import torch
-
     from ssd_ext.utils.checkpoint import safe_load
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
-    except Exception:  # a legacy (non-zip) file cannot be mmapped; or refused
-        ckpt = safe_load(path)  # raises with a clear message if unsafe
+    ckpt = safe_load(path, mmap=True)  # raises with a clear message if unsafe
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
     return meta if isinstance(meta, dict) else {}
 

@@ -32,7 +32,7 @@ def main() -> None:
     cfg = load_config(args)
     # Fail before building anything if the checkpoint is missing or unsafe.
     try:
-        safe_load(args.checkpoint)
+        safe_load(args.checkpoint, mmap=True)
     except (FileNotFoundError, RuntimeError) as err:
         raise SystemExit(f'error: {err}') from None
     cfg.load_from = args.checkpoint

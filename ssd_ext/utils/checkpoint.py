@@ -51,10 +51,22 @@ def allow_mmengine_checkpoint_types() -> None:
     torch.serialization.add_safe_globals(mmengine_checkpoint_types())
 
 
-def safe_load(path: Union[str, os.PathLike], map_location: Any = 'cpu') -> Any:
-    """``torch.load`` with weights-only loading; names the file when it refuses."""
+def safe_load(path: Union[str, os.PathLike], map_location: Any = 'cpu',
+              mmap: bool = False) -> Any:
+    """``torch.load`` with weights-only loading; names the file when it refuses.
+
+    ``mmap=True`` maps tensors instead of reading them, for callers that only
+    check or inspect a file that is loaded again later; legacy (non-zip)
+    checkpoints cannot be mapped and are read in full.
+    """
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True,
+                              mmap=mmap)
+        except RuntimeError as err:
+            if not (mmap and 'mmap' in str(err)):
+                raise
+            return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f'checkpoint not found: {path}') from None
     except Exception as err:  # pickle.UnpicklingError and friends
