@@ -6,11 +6,10 @@ process group is set up without MMEngine's ``torch.cuda.set_device`` (which a
 CPU build of torch cannot run), and ``--amp`` maps to bf16 autocast instead of
 CUDA's ``AmpOptimWrapper``.
 """
-from unittest import mock
-
 import argparse
 import os
 import os.path as osp
+from unittest import mock
 
 import torch
 from mmengine.config import Config, DictAction
@@ -20,9 +19,13 @@ from mmengine.runner import Runner
 from mmengine.utils.dl_utils import set_multi_processing
 
 
+def _cpu_distributed(cfg: Config) -> bool:
+    return not torch.cuda.is_available() and cfg.get('launcher', 'none') != 'none'
+
+
 def adapt_to_device(cfg: Config) -> None:
     """Switches a GPU-oriented config to what works on this machine's device."""
-    if torch.cuda.is_available() or cfg.get('launcher', 'none') == 'none':
+    if not _cpu_distributed(cfg):
         return
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     # Without a model_wrapper_cfg MMEngine builds its DDP with these settings;
@@ -44,8 +47,7 @@ def init_cpu_dist(cfg: Config) -> None:
     The group is initialised here with that call made a no-op, and the Runner
     then skips its own initialisation because the group already exists.
     """
-    if (torch.cuda.is_available() or cfg.get('launcher', 'none') == 'none'
-            or is_distributed()):
+    if not _cpu_distributed(cfg) or is_distributed():
         return
     env_cfg = cfg.get('env_cfg', {})
     # Same order as Runner.setup_env: otherwise init_dist picks 'spawn' first
