@@ -1,14 +1,15 @@
 # SSD300* (Liu et al. 2016, Sec. 3.6): SSD300 plus the "expansion" augmentation for
 # small objects. The image is placed at random on a canvas up to 4x its size,
 # filled with the mean, before the random crop; nothing else changes.
-# Mean/to_rgb follow MMDetection's ssd300_coco.py: an RGB mean with to_rgb=True,
-# which Expand reverses to match the BGR image from LoadImageFromFile.
+# Mean/to_rgb follow MMDetection's ssd300_coco.py: the data preprocessor's RGB mean
+# with to_rgb=True, reversed for the BGR image from LoadImageFromFile.
 _base_ = './ssd300.py'
 
 train_pipeline = [
-    *_base_.train_pipeline[:3],  # load image, load boxes, photometric distortion
-    dict(type='Expand', mean=[123.675, 116.28, 103.53], to_rgb=True,
-         ratio_range=(1, 4), prob=0.5),
-    *_base_.train_pipeline[3:],  # min-IoU random crop, resize, flip, pack
+    *_base_.train_pipeline[:2],  # load image, load boxes
+    dict(_base_.train_pipeline[2],  # geometry: + expansion before the crop
+         expand=dict(prob=0.5, ratio_range=(1, 4),
+                     mean=[123.675, 116.28, 103.53], to_rgb=True)),
+    *_base_.train_pipeline[3:],  # photometric distortion, pack
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -19,9 +19,9 @@ model = dict(
             first_level_scale=0.04)))
 
 train_pipeline = [
-    *_base_.train_pipeline[:4],
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    *_base_.train_pipeline[5:],
+    *_base_.train_pipeline[:2],
+    dict(_base_.train_pipeline[2], size=(input_size, input_size)),
+    *_base_.train_pipeline[3:],
 ]
 test_pipeline = [
     _base_.test_pipeline[0],

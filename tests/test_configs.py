@@ -87,9 +87,9 @@ def _without_expand(cfg_dict: dict) -> dict:
     cfg_dict = copy.deepcopy(cfg_dict)
     for pipeline in (cfg_dict['train_pipeline'],
                      cfg_dict['train_dataloader']['dataset']['pipeline']):
-        expands = [i for i, t in enumerate(pipeline) if t['type'] == 'Expand']
-        assert len(expands) == 1
-        pipeline.pop(expands[0])
+        geometry = [t for t in pipeline if t['type'] == 'SSDRandomGeometry']
+        assert len(geometry) == 1
+        geometry[0]['expand'] = None
     return cfg_dict
 
 
@@ -97,14 +97,10 @@ def _without_expand(cfg_dict: dict) -> dict:
 def test_star_differs_only_by_expand(star, plain):
     star_dict, plain_dict = load(star).to_dict(), load(plain).to_dict()
     pipeline = star_dict['train_dataloader']['dataset']['pipeline']
-    types = [t['type'] for t in pipeline]
-    i = types.index('Expand')
-    # After the photometric distortion, right before the min-IoU crop.
-    assert types[i - 1] == 'PhotoMetricDistortion'
-    assert types[i + 1] == 'MinIoURandomCrop'
+    geometry = next(t for t in pipeline if t['type'] == 'SSDRandomGeometry')
     # MMDetection's convention: the data preprocessor's RGB mean with to_rgb=True
-    # (Expand reverses it for the BGR image it sees).
-    expand = pipeline[i]
+    # (reversed for the BGR image).
+    expand = geometry['expand']
     assert expand['mean'] == plain_dict['model']['data_preprocessor']['mean']
     assert expand['to_rgb'] is True
     assert tuple(expand['ratio_range']) == (1, 4)
@@ -114,25 +110,35 @@ def test_star_differs_only_by_expand(star, plain):
 
 @pytest.mark.parametrize('star,plain', STAR_VARIANTS)
 def test_expand_fills_with_the_bgr_mean(star, plain):
-    """The canvas becomes zero after the data preprocessor's BGR->RGB and mean."""
+    """The fill becomes zero after the data preprocessor's BGR->RGB and mean
+    (up to 8-bit rounding), and the photometric distortion leaves it alone."""
     from mmdet.registry import TRANSFORMS
-    from mmdet.structures.bbox import HorizontalBoxes
     cfg = load(star)
-    expand_cfg = next(t for t in cfg.train_pipeline if t.type == 'Expand')
-    expand = TRANSFORMS.build(dict(expand_cfg, prob=1.0, ratio_range=(3, 3)))
-    img = np.full((10, 10, 3), 7, dtype=np.float32)  # float, as after distortion
-    box = HorizontalBoxes(torch.tensor([[1., 2., 5., 6.]]))
-    out = expand(dict(img=img, img_shape=(10, 10), gt_bboxes=box))
-    canvas = out['img']
-    assert canvas.shape == (30, 30, 3)
-    x1, y1 = out['gt_bboxes'].tensor[0, :2].tolist()
-    left, top = int(x1) - 1, int(y1) - 2
-    assert (canvas[top:top + 10, left:left + 10] == 7).all()
-    outside = np.ones((30, 30), dtype=bool)
-    outside[top:top + 10, left:left + 10] = False
-    rgb = canvas[outside][:, ::-1]  # what bgr_to_rgb hands the model
-    mean = np.array(cfg.model.data_preprocessor.mean, dtype=np.float32)
-    np.testing.assert_allclose(rgb - mean, 0, atol=1e-4)
+    types = [t.type for t in cfg.train_pipeline]
+    i = types.index('SSDRandomGeometry')
+    assert types[i + 1] == 'SSDPhotometricDistortion'
+    geometry = TRANSFORMS.build(dict(cfg.train_pipeline[i], min_ious=(), flip_prob=0.0,
+                                     expand=dict(cfg.train_pipeline[i].expand, prob=1.0,
+                                                 ratio_range=(3, 3))))
+    distort = TRANSFORMS.build(cfg.train_pipeline[i + 1])
+    size = geometry.size
+    w, h = size[0] // 3, size[1] // 3
+    np.random.seed(0)
+    while True:  # until the crop mode is 'no crop' (1 in 2 with min_ious=())
+        out = geometry(dict(img=np.full((h, w, 3), 7, np.uint8),
+                            gt_bboxes=np.array([[1., 2., 5., 6.]], np.float32)))
+        if out['scale_factor'] == (size[0] / (3 * w), size[1] / (3 * h)):
+            break
+    for _ in range(8):
+        canvas = distort(dict(out, img=out['img'].copy()))['img']
+        x1, y1, x2, y2 = out['ssd_image_region']
+        assert (x2 - x1, y2 - y1) == (round(size[0] / 3), round(size[1] / 3))
+        outside = np.ones(canvas.shape[:2], dtype=bool)
+        # the one-pixel band around the image blends both (bilinear resampling)
+        outside[max(y1 - 1, 0):y2 + 1, max(x1 - 1, 0):x2 + 1] = False
+        rgb = canvas[outside][:, ::-1].astype(np.float32)  # what bgr_to_rgb hands the model
+        mean = np.array(cfg.model.data_preprocessor.mean, dtype=np.float32)
+        assert np.abs(rgb - mean).max() <= 0.5
 
 
 def test_ssd300_schedule():

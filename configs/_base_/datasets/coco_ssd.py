@@ -1,5 +1,4 @@
-# COCO 2017 with SSD's augmentation: photometric distortion, min-IoU random crop,
-# resize to the input size, horizontal flip. Test: resize only.
+# COCO 2017 with SSD's augmentation. Test: resize only.
 # CocoDataset that checks every box and image at load (see README, bad data):
 # bad boxes are skipped and counted, unreadable images replaced and logged.
 dataset_type = 'CheckedCocoDataset'
@@ -7,15 +6,17 @@ data_root = 'data/coco/'
 input_size = 300
 backend_args = None
 
+# SSD's augmentation with MMDetection's draws and probabilities (see
+# ssd_ext/data/augmentation.py): min-IoU random crop, resize to the input size and
+# horizontal flip rendered in one warp, then the photometric distortion on the
+# 8-bit result. SSD300*/SSD512* add `expand` to the geometry.
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PhotoMetricDistortion', brightness_delta=32,
+    dict(type='SSDRandomGeometry', size=(input_size, input_size), expand=None,
+         min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3, flip_prob=0.5),
+    dict(type='SSDPhotometricDistortion', brightness_delta=32,
          contrast_range=(0.5, 1.5), saturation_range=(0.5, 1.5), hue_delta=18),
-    dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9),
-         min_crop_size=0.3),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [

@@ -1,0 +1,314 @@
+"""SSD's training augmentation (Liu et al. 2016, Sec. 2.2 and 3.6) in two transforms.
+
+MMDetection spells it as five transforms over the full-size image:
+``PhotoMetricDistortion -> Expand -> MinIoURandomCrop -> Resize -> RandomFlip``. The
+distortion turns the image into float32, ``Expand`` materialises a canvas of up to
+16x the image's area and every step copies it. Here:
+
+* :class:`SSDRandomGeometry` draws the expansion, the min-IoU crop and the flip with
+  the same numpy calls, in the same order, as those MMDetection transforms (so a seed
+  gives the same boxes), then renders the output with one ``cv2.warpAffine`` from the
+  original image: the canvas and the crop are never built.
+* :class:`SSDPhotometricDistortion` draws the distortions as MMDetection's does and
+  applies them to the ``input_size``-square 8-bit result with lookup tables. The
+  distortions act on each pixel alone, so running them after the resampling changes
+  nothing but interpolation rounding; each step saturates to 0..255 as in the
+  paper's Caffe implementation (MMDetection's float version lets values leave that
+  range). The expansion's mean fill is left alone, as when the distortion runs first.
+
+Images stay ``uint8`` through the pipeline (4x less to move between workers); the
+data preprocessor converts them to float.
+"""
+from typing import Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from ssd_ext.registry import TRANSFORMS
+
+# results key: the output rectangle (x1, y1, x2, y2) that shows the source image;
+# outside it lies the expansion's mean fill.
+IMAGE_REGION = 'ssd_image_region'
+
+
+def _box_array(boxes) -> np.ndarray:
+    """Float32 [N, 4] array from MMDetection boxes, a tensor or an array."""
+    if boxes is None:
+        return np.zeros((0, 4), np.float32)
+    if hasattr(boxes, 'tensor'):
+        boxes = boxes.tensor
+    if hasattr(boxes, 'numpy'):
+        boxes = boxes.detach().cpu().numpy()
+    return np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
+def _like(array: np.ndarray, original):
+    """``array`` as the same kind of box container as ``original``."""
+    if original is None or isinstance(original, np.ndarray):
+        return array
+    import torch
+    tensor = torch.from_numpy(array)
+    return type(original)(tensor) if hasattr(original, 'tensor') else tensor
+
+
+def patch_ious(patch: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU [N] of one ``(x1, y1, x2, y2)`` patch with boxes [N, 4] (float32,
+    MMDetection's eps-guarded union)."""
+    lt = np.maximum(boxes[:, :2], patch[:2])
+    rb = np.minimum(boxes[:, 2:], patch[2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[:, 0] * wh[:, 1]
+    area_patch = (patch[2] - patch[0]) * (patch[3] - patch[1])
+    area_boxes = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area_patch + area_boxes - inter, np.float32(1e-6))
+
+
+@TRANSFORMS.register_module()
+class SSDRandomGeometry(BaseTransform):
+    """Expansion (optional), min-IoU random crop, resize and horizontal flip.
+
+    Draws as MMDetection's ``Expand``, ``MinIoURandomCrop``, ``Resize(keep_ratio=False)``
+    and ``RandomFlip`` in sequence, with the same probabilities:
+
+    * expansion with probability ``expand['prob']``: the image is put at a random
+      place on a canvas ``ratio`` times its size, ``ratio ~ U(ratio_range)``,
+      filled with the mean;
+    * crop: one of ``(no crop, *min_ious, any)`` uniformly; for a minimum IoU, up to
+      50 patches with sides in ``[min_crop_size, 1]`` of the canvas and aspect ratio
+      in ``[1/2, 2]`` are drawn until one overlaps every box with at least that IoU
+      and contains a box centre; boxes whose centre falls outside are dropped;
+    * resize to ``size`` (boxes clipped to it) and flip with probability ``flip_prob``.
+
+    Args:
+        size: ``(w, h)`` output size.
+        expand: ``dict(prob, ratio_range, mean, to_rgb)`` or None for no expansion.
+            ``mean`` is the data preprocessor's (RGB with ``to_rgb=True``, as in
+            MMDetection's ``Expand``), so the fill becomes zero after normalisation.
+        min_ious: IoU thresholds of the crop modes.
+        min_crop_size: smallest patch side, as a fraction of the canvas side.
+        flip_prob: probability of a horizontal flip.
+
+    Boxes come back in the container they came in (``HorizontalBoxes``, tensor or
+    array); labels and ignore flags are filtered with them.
+    """
+
+    def __init__(self,
+                 size: Tuple[int, int],
+                 expand: Optional[dict] = None,
+                 min_ious: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
+                 min_crop_size: float = 0.3,
+                 flip_prob: float = 0.5) -> None:
+        self.size = (int(size[0]), int(size[1]))
+        if min(self.size) <= 0:
+            raise ValueError(f'size must be positive (w, h), got {size!r}')
+        self.expand = None
+        if expand is not None:
+            unknown = set(expand) - {'prob', 'ratio_range', 'mean', 'to_rgb'}
+            if unknown:
+                raise KeyError(f'SSDRandomGeometry: unknown expand keys {sorted(unknown)}')
+            low, high = expand.get('ratio_range', (1, 4))
+            if not 1 <= low <= high:
+                raise ValueError(f'expand ratio_range must satisfy 1 <= low <= high, '
+                                 f'got {(low, high)!r}')
+            mean = list(expand.get('mean', (0, 0, 0)))
+            if expand.get('to_rgb', True):
+                mean = mean[::-1]
+            self.expand = dict(prob=float(expand.get('prob', 0.5)),
+                               ratio_range=(float(low), float(high)),
+                               fill=tuple(float(m) for m in mean))
+        if not 0 < min_crop_size <= 1:
+            raise ValueError(f'min_crop_size must be in (0, 1], got {min_crop_size!r}')
+        self.sample_mode = (1, *min_ious, 0)  # 1: keep the canvas, 0: any crop
+        self.min_crop_size = float(min_crop_size)
+        self.flip_prob = float(flip_prob)
+
+    # ------------------------------------------------------------- sampling
+    def _sample_expand(self, h: int, w: int) -> Tuple[int, int, int, int]:
+        """``(canvas_w, canvas_h, left, top)``; the image itself when not expanding."""
+        if self.expand is None or np.random.uniform(0, 1) > self.expand['prob']:
+            return w, h, 0, 0
+        ratio = np.random.uniform(*self.expand['ratio_range'])
+        left = int(np.random.uniform(0, w * ratio - w))
+        top = int(np.random.uniform(0, h * ratio - h))
+        return int(w * ratio), int(h * ratio), left, top
+
+    def _sample_crop(self, w: int, h: int, boxes: np.ndarray
+                     ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Integer patch ``(x1, y1, x2, y2)`` on the ``w`` x ``h`` canvas and the mask
+        of boxes kept (None: all)."""
+        while True:
+            min_iou = self.sample_mode[np.random.randint(len(self.sample_mode))]
+            if min_iou == 1:
+                return np.array((0, 0, w, h)), None
+            for _ in range(50):
+                new_w = np.random.uniform(self.min_crop_size * w, w)
+                new_h = np.random.uniform(self.min_crop_size * h, h)
+                if new_h / new_w < 0.5 or new_h / new_w > 2:
+                    continue
+                # MMDetection's draw, kept so that a seed picks the same patch:
+                # uniform(low) has high=1, so the offset lies in [1, w - new_w].
+                left = np.random.uniform(w - new_w)
+                top = np.random.uniform(h - new_h)
+                patch = np.array((int(left), int(top), int(left + new_w),
+                                  int(top + new_h)))
+                if patch[2] == patch[0] or patch[3] == patch[1]:
+                    continue
+                if len(boxes) == 0:
+                    return patch, None
+                fpatch = patch.astype(np.float32)
+                if patch_ious(fpatch, boxes).min() < min_iou:
+                    continue
+                centers = (boxes[:, :2] + boxes[:, 2:]) / 2
+                inside = ((centers > fpatch[:2]) & (centers < fpatch[2:])).all(1)
+                if inside.any():
+                    return patch, inside
+
+    # ------------------------------------------------------------- transform
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        h, w = img.shape[:2]
+        original = results.get('gt_bboxes')
+        boxes = _box_array(original)
+        out_w, out_h = self.size
+
+        canvas_w, canvas_h, left, top = self._sample_expand(h, w)
+        boxes = boxes + np.array([left, top, left, top], np.float32)
+        patch, keep = self._sample_crop(canvas_w, canvas_h, boxes)
+        if keep is not None:
+            boxes = boxes[keep]
+            for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
+                if results.get(key) is not None:
+                    results[key] = results[key][keep]
+        crop_w, crop_h = patch[2] - patch[0], patch[3] - patch[1]
+        boxes = boxes - patch[[0, 1, 0, 1]].astype(np.float32)
+        boxes = boxes.clip(0, np.array([crop_w, crop_h, crop_w, crop_h], np.float32))
+        sx, sy = out_w / crop_w, out_h / crop_h
+        boxes = (boxes * np.array([sx, sy, sx, sy], np.float32)).clip(
+            0, np.array([out_w, out_h, out_w, out_h], np.float32))
+        flip = np.random.random_sample() < self.flip_prob  # as RandomFlip's choice
+        if flip:
+            boxes = np.stack([out_w - boxes[:, 2], boxes[:, 1],
+                              out_w - boxes[:, 0], boxes[:, 3]], 1)
+
+        # Output pixel (u, v) samples source pixel (x, y), with cv2.resize's
+        # half-pixel centres: x = (u + 0.5) / sx - 0.5 + patch_x1 - left.
+        x0 = patch[0] - left - 0.5 + 0.5 / sx
+        if flip:  # u -> out_w - 1 - u
+            ax, bx = -1.0 / sx, x0 + (out_w - 1) / sx
+        else:
+            ax, bx = 1.0 / sx, x0
+        matrix = np.array([[ax, 0.0, bx],
+                           [0.0, 1.0 / sy, patch[1] - top - 0.5 + 0.5 / sy]])
+        expanded = (canvas_w, canvas_h) != (w, h)
+        results['img'] = cv2.warpAffine(
+            img, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT if expanded else cv2.BORDER_REPLICATE,
+            borderValue=self.expand['fill'] if expanded else 0)
+        if expanded:
+            # Where the source image lands in the output (rounded to whole pixels).
+            xs = (np.array([left, left + w]) - patch[0]) * sx
+            if flip:
+                xs = out_w - xs[::-1]
+            ys = (np.array([top, top + h]) - patch[1]) * sy
+            x1, x2 = np.clip(np.round(xs), 0, out_w).astype(int)
+            y1, y2 = np.clip(np.round(ys), 0, out_h).astype(int)
+            results[IMAGE_REGION] = (int(x1), int(y1), int(x2), int(y2))
+        else:
+            results.pop(IMAGE_REGION, None)
+        results['gt_bboxes'] = _like(boxes, original)
+        results['img_shape'] = (out_h, out_w)
+        results['scale_factor'] = (float(sx), float(sy))
+        results['keep_ratio'] = False
+        results['flip'] = bool(flip)
+        results['flip_direction'] = 'horizontal' if flip else None
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(size={self.size}, expand={self.expand}, '
+                f'min_ious={self.sample_mode[1:-1]}, min_crop_size={self.min_crop_size}, '
+                f'flip_prob={self.flip_prob})')
+
+
+@TRANSFORMS.register_module()
+class SSDPhotometricDistortion(BaseTransform):
+    """Random brightness, contrast, saturation, hue and channel swap on 8-bit images.
+
+    Each distortion is applied with probability 1/2, contrast either before or after
+    the saturation and hue (1/2 each), with MMDetection's ``PhotoMetricDistortion``
+    draws and ranges: brightness ``+U(-delta, delta)``, contrast and saturation
+    ``xU(range)``, hue ``+U(-hue_delta, hue_delta)`` degrees, a random channel order.
+    Only the ``ssd_image_region`` that :class:`SSDRandomGeometry` records (the
+    source image) is distorted; the whole image when there is none.
+    """
+
+    def __init__(self,
+                 brightness_delta: float = 32,
+                 contrast_range: Tuple[float, float] = (0.5, 1.5),
+                 saturation_range: Tuple[float, float] = (0.5, 1.5),
+                 hue_delta: float = 18) -> None:
+        self.brightness_delta = float(brightness_delta)
+        self.contrast_lower, self.contrast_upper = map(float, contrast_range)
+        self.saturation_lower, self.saturation_upper = map(float, saturation_range)
+        self.hue_delta = float(hue_delta)
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise TypeError(f'SSDPhotometricDistortion needs an 8-bit 3-channel image, got '
+                            f'{img.dtype} {img.shape} ({results.get("img_path")}); '
+                            f'put it after SSDRandomGeometry / before float conversion')
+        # The draws of MMDetection's PhotoMetricDistortion._random_flags, in order.
+        contrast_last = np.random.randint(2) == 0
+        brightness, contrast, saturation, hue, swap = (np.random.randint(2)
+                                                       for _ in range(5))
+        delta = np.random.uniform(-self.brightness_delta, self.brightness_delta)
+        alpha = np.random.uniform(self.contrast_lower, self.contrast_upper)
+        sat = np.random.uniform(self.saturation_lower, self.saturation_upper)
+        hue_shift = np.random.uniform(-self.hue_delta, self.hue_delta)
+        order = np.random.permutation(3)
+
+        x1, y1, x2, y2 = results.get(IMAGE_REGION, (0, 0, img.shape[1], img.shape[0]))
+        region = img[y1:y2, x1:x2]
+        if region.size == 0:
+            return results
+        levels = np.arange(256, dtype=np.float32)
+        lut = levels
+        if brightness:
+            lut = np.clip(lut + delta, 0, 255)
+        if contrast and not contrast_last:
+            lut = np.clip(lut * alpha, 0, 255)
+        if saturation or hue:
+            region = cv2.LUT(region, _to_u8(lut)) if lut is not levels else region
+            lut = levels
+            # HSV_FULL: hue spans 0..255 for 360 degrees.
+            hsv = cv2.cvtColor(region, cv2.COLOR_BGR2HSV_FULL)
+            if saturation:
+                hsv[..., 1] = cv2.LUT(hsv[..., 1], _to_u8(np.clip(levels * sat, 0, 255)))
+            if hue:
+                shifted = np.round(levels + hue_shift * 256 / 360) % 256
+                hsv[..., 0] = cv2.LUT(hsv[..., 0], _to_u8(shifted))
+            region = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL)
+        if contrast and contrast_last:
+            lut = np.clip(lut * alpha, 0, 255)
+        if lut is not levels:
+            region = cv2.LUT(region, _to_u8(lut))
+        if swap:
+            region = region[..., order]
+        if region.shape[:2] == img.shape[:2]:
+            results['img'] = np.ascontiguousarray(region)
+        else:
+            img = img.copy()
+            img[y1:y2, x1:x2] = region
+            results['img'] = img
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(brightness_delta={self.brightness_delta}, '
+                f'contrast_range={(self.contrast_lower, self.contrast_upper)}, '
+                f'saturation_range={(self.saturation_lower, self.saturation_upper)}, '
+                f'hue_delta={self.hue_delta})')
+
+
+def _to_u8(lut: np.ndarray) -> np.ndarray:
+    return np.round(lut).astype(np.uint8)
