@@ -24,6 +24,9 @@ def parse_args() -> argparse.Namespace:
                         'relative to the work dir\'s timestamped folder')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='score threshold of drawn detections')
+    parser.add_argument('--compile', action='store_true',
+                        help='compile the network with TorchInductor (weights frozen; '
+                        'the first batch of each shape pays the compilation)')
     return parser.parse_args()
 
 
@@ -39,6 +42,9 @@ def main() -> None:
     if args.show_dir:
         vis = cfg.default_hooks.visualization
         vis.update(draw=True, test_out_dir=args.show_dir, score_thr=args.score_thr)
+    if args.compile:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+            dict(type='CompileForTestHook')]
     runner = build_runner(cfg, amp=args.amp, training=False,
                           channels_last=args.channels_last)
     if args.out:

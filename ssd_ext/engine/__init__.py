@@ -2,6 +2,7 @@ from ssd_ext.engine.atomic_io import (atomic_open, atomic_torch_save, atomic_wri
                                       remove_stale_partials)
 from ssd_ext.engine.channels_last import ChannelsLastHook
 from ssd_ext.engine.checkpoint_hook import AtomicCheckpointHook
+from ssd_ext.engine.compile import CompileForTestHook, compile_network
 from ssd_ext.engine.data_checks_hook import DatasetModelConsistencyHook
 from ssd_ext.engine.loops import FastResumeIterBasedTrainLoop, FastResumeStateHook
 from ssd_ext.engine.nonfinite_loss_hook import NonFiniteLossHook
@@ -10,8 +11,9 @@ from ssd_ext.engine.rng_state import get_rng_state, set_rng_state
 from ssd_ext.engine.sampler import ResumableInfiniteSampler
 
 __all__ = [
-    'AtomicCheckpointHook', 'ChannelsLastHook', 'CPUAutocastOptimWrapper',
-    'DatasetModelConsistencyHook', 'FastResumeIterBasedTrainLoop', 'FastResumeStateHook',
-    'NonFiniteLossHook', 'ResumableInfiniteSampler', 'atomic_open', 'atomic_torch_save',
-    'atomic_write', 'get_rng_state', 'remove_stale_partials', 'set_rng_state'
+    'AtomicCheckpointHook', 'ChannelsLastHook', 'CompileForTestHook',
+    'CPUAutocastOptimWrapper', 'DatasetModelConsistencyHook', 'FastResumeIterBasedTrainLoop',
+    'FastResumeStateHook', 'NonFiniteLossHook', 'ResumableInfiniteSampler', 'atomic_open',
+    'atomic_torch_save', 'atomic_write', 'compile_network', 'get_rng_state',
+    'remove_stale_partials', 'set_rng_state'
 ]

@@ -12,12 +12,17 @@ Measures, for both models under the same settings (medians after warm-up):
   SSD pipeline includes the expansion step: compare it with
   ``configs/ssd300_expand_aug.py``.
 
+``--compile`` compiles both networks for ``infer`` (``ssd_ext.engine.compile``;
+the compilation happens in the warm-up and is not timed).
+
 Weights are random (nothing is downloaded), so denormals are flushed: random
 weights otherwise push fp32 into the CPU's slow denormal path and distort every
 ratio. MMDetection's SSD is built from its packaged config of the same input
-size (300 or 512).
+size (300 or 512), and ssd_ext's model gets its weights (converted), so both
+decode and suppress the same detections.
 """
 import argparse
+import copy
 import glob
 import os
 import statistics
@@ -33,6 +38,8 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import ssd_ext  # noqa: F401  (registers modules)
+from ssd_ext.engine.compile import compile_network
+from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext
 from ssd_ext.utils.mmdet_reference import build_mmdet_ssd
 
 
@@ -48,6 +55,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true',
                         help='autocast: bf16 on CPU, fp16 on CUDA')
     parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--compile', action='store_true',
+                        help='TorchInductor-compiled networks for infer')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--images', default=os.path.join(
@@ -115,6 +124,8 @@ def bench_infer(model, size: int, args) -> float:
     """Network under autocast; decoding and NMS in fp32 outside it, for both
     models (MMDetection's SSDHead cannot decode bf16 maps)."""
     model.eval()
+    if args.compile:
+        model = compile_network(copy.deepcopy(model))  # train and loss stay eager
     data = fake_batch(args.batch, size, args.device, with_gt=False)
     metas = [s.metainfo for s in data['data_samples']]
 
@@ -223,12 +234,15 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     size = int(cfg.model.bbox_head.prior_generator.input_size)
     torch.manual_seed(0)
-    ours = prepare(MODELS.build(cfg.model), args)
-    ours.init_weights()
-    ref = prepare(build_mmdet_ssd(size if size in (300, 512) else 300), args)
+    ref = build_mmdet_ssd(size if size in (300, 512) else 300)
+    ref.init_weights()
+    ours = MODELS.build(cfg.model)
+    ours.load_state_dict(mmdet_ssd_to_ssd_ext(ref.state_dict()))
+    ours, ref = prepare(ours, args), prepare(ref, args)
     parts = args.parts.split(',')
     print(f'device={args.device} threads={torch.get_num_threads()} batch={args.batch} '
-          f'amp={args.amp} channels_last={args.channels_last} input={size}')
+          f'amp={args.amp} channels_last={args.channels_last} compile={args.compile} '
+          f'input={size}')
     rows = []
     for part, fn, unit, higher in (('infer', bench_infer, 'img/s', True),
                                    ('train', bench_train, 'img/s', True),

@@ -4,6 +4,11 @@ conv1_1 ... conv5_3 as in VGG16 (all 2x2 pools in Caffe's ceil mode, which makes
 conv4_3 38x38 at a 300 input), then pool5 as 3x3 stride 1 pad 1, fc6 as a 3x3 conv
 of 1024 channels with dilation 6 and fc7 as a 1x1 conv of 1024 channels. Outputs
 conv4_3 (after ReLU) and fc7 (after ReLU).
+
+Max pooling and ReLU commute (ReLU is monotone), so pools 1, 2, 3 and 5 run before
+the ReLU of the conv they follow: the ReLU then touches a quarter of the elements,
+forward and backward, for the same values and gradients. conv4_3's ReLU output is
+itself an output, so pool4 keeps the textbook order.
 """
 from typing import List, Optional, Tuple
 
@@ -52,10 +57,12 @@ class VGG16ReducedFC(BaseModule):
                 in_ch = ch
             if name == 'conv4':
                 self.conv4_3_index = len(layers) - 1
-            self.stage_ends.append(len(layers))
-            if stage < 4:
                 layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
-        layers.append(nn.MaxPool2d(3, 1, 1))  # pool5
+            else:
+                pool = (nn.MaxPool2d(2, 2, ceil_mode=True) if stage < 4
+                        else nn.MaxPool2d(3, 1, 1))  # pool5
+                layers.insert(len(layers) - 1, pool)
+            self.stage_ends.append(len(layers))
         layers += conv_norm_relu(512, 1024, 3, padding=6, dilation=6,
                                  norm_cfg=norm_cfg)  # fc6
         layers += conv_norm_relu(1024, 1024, 1, norm_cfg=norm_cfg)  # fc7
