@@ -217,12 +217,7 @@ class MultiBoxHead(BaseModule):
             boxes, det_scores = boxes[big], det_scores[big]
             det_labels, img_idx = det_labels[big], img_idx[big]
 
-        # One NMS call for the batch: (image, class) pairs are separate groups.
-        groups = img_idx * self.num_classes + det_labels
-        if boxes.numel() == 0:  # mmcv's batched_nms fails on no boxes
-            dets, kept = boxes.new_zeros((0, 5)), groups
-        else:
-            dets, kept = batched_nms(boxes, det_scores, groups, dict(cfg.nms))
+        dets, kept = self._suppress(boxes, det_scores, img_idx, det_labels, batch)
         img_idx, det_labels = img_idx[kept], det_labels[kept]
         results = []
         for i in range(batch):
@@ -233,3 +228,28 @@ class MultiBoxHead(BaseModule):
             res.labels = det_labels[mine]
             results.append(res)
         return results
+
+    def _suppress(self, boxes: Tensor, scores: Tensor, img_idx: Tensor, labels: Tensor,
+                  batch: int) -> Tuple[Tensor, Tensor]:
+        """Per-class NMS of each image's candidates (``img_idx`` ascending).
+
+        Returns ``dets`` [K, 5] (box, score; by image, then descending score) and
+        the indices [K] of the candidates kept. On a GPU the batch is one call,
+        (image, class) pairs being separate groups; the CPU kernel compares every
+        pair of boxes in a call, so there one call per image does 1/B of the work.
+        """
+        nms_cfg = dict(self.test_cfg.nms)
+        if boxes.numel() == 0:  # mmcv's batched_nms fails on no boxes
+            return boxes.new_zeros((0, 5)), img_idx
+        if boxes.is_cuda:
+            return batched_nms(boxes, scores, img_idx * self.num_classes + labels, nms_cfg)
+        dets, kept, start = [], [], 0
+        for count in torch.bincount(img_idx, minlength=batch).tolist():
+            if count:
+                end = start + count
+                d, k = batched_nms(boxes[start:end], scores[start:end],
+                                   labels[start:end], nms_cfg)
+                dets.append(d)
+                kept.append(k + start)
+                start = end
+        return torch.cat(dets), torch.cat(kept)
