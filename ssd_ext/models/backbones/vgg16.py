@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ssd_ext.models.layers import conv_norm_relu
+from ssd_ext.models.layers import CeilMaxPool2x2, conv_norm_relu
 from ssd_ext.registry import MODELS
 
 # (stage name, number of convs, channels); a 2x2 pool follows stages 1-4.
@@ -57,10 +57,9 @@ class VGG16ReducedFC(BaseModule):
                 in_ch = ch
             if name == 'conv4':
                 self.conv4_3_index = len(layers) - 1
-                layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+                layers.append(CeilMaxPool2x2())
             else:
-                pool = (nn.MaxPool2d(2, 2, ceil_mode=True) if stage < 4
-                        else nn.MaxPool2d(3, 1, 1))  # pool5
+                pool = CeilMaxPool2x2() if stage < 4 else nn.MaxPool2d(3, 1, 1)  # pool5
                 layers.insert(len(layers) - 1, pool)
             self.stage_ends.append(len(layers))
         layers += conv_norm_relu(512, 1024, 3, padding=6, dilation=6,
