@@ -5,7 +5,7 @@ Eight BCCD training images are fitted from scratch for 60 iterations on the CPU
 (bf16) with ``tools/train.py``; ``tools/test.py`` then evaluates the checkpoint
 on the same images and AP50 must clear 0.5 (chance is about 0). The same
 checkpoint evaluated in fp32 and with the fast path (bf16 autocast +
-channels_last) must agree within half an AP point.
+channels_last + compiled network) must agree within half an AP point.
 """
 import json
 import os
@@ -65,12 +65,12 @@ def test_ssd300_fits_eight_bccd_images(bccd_coco, repo_root, tmp_path):
         'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None')
     checkpoint = str(work_dir / f'iter_{ITERS}.pth')
     metrics = {}
-    for name, flags in (('fp32', []), ('fast', ['--amp', '--channels-last'])):
+    for name, flags in (('fp32', []), ('fast', ['--amp', '--channels-last', '--compile'])):
         out = run('tools/test.py', checkpoint, '--work-dir', str(work_dir / name), *flags)
         assert '| Model | AP | AP50 |' in out
         metrics[name] = json.loads((work_dir / name / 'metrics.json').read_text())
     print(f"AP50 fp32 {metrics['fp32']['coco/bbox_mAP_50']:.3f}, "
-          f"bf16+channels_last {metrics['fast']['coco/bbox_mAP_50']:.3f}")
+          f"bf16+channels_last+compile {metrics['fast']['coco/bbox_mAP_50']:.3f}")
     assert metrics['fp32']['coco/bbox_mAP_50'] >= 0.5, metrics
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'):
         assert abs(metrics['fast'][key] - metrics['fp32'][key]) <= 0.005, metrics
