@@ -23,6 +23,7 @@ from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform
 
 from ssd_ext.registry import TRANSFORMS
@@ -47,7 +48,6 @@ def _like(array: np.ndarray, original):
     """``array`` as the same kind of box container as ``original``."""
     if original is None or isinstance(original, np.ndarray):
         return array
-    import torch
     tensor = torch.from_numpy(array)
     return type(original)(tensor) if hasattr(original, 'tensor') else tensor
 
