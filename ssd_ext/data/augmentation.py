@@ -9,15 +9,12 @@ distortion turns the image into float32, ``Expand`` materialises a canvas of up 
   the same numpy calls, in the same order, as those MMDetection transforms (so a seed
   gives the same boxes), then renders the output with one ``cv2.warpAffine`` from the
   original image: the canvas and the crop are never built.
-* :class:`SSDPhotometricDistortion` draws the distortions as MMDetection's does and
-  applies them to the ``input_size``-square 8-bit result with lookup tables. The
-  distortions act on each pixel alone, so running them after the resampling changes
-  nothing but interpolation rounding; each step saturates to 0..255 as in the
-  paper's Caffe implementation (MMDetection's float version lets values leave that
-  range). The expansion's mean fill is left alone, as when the distortion runs first.
-
-Images stay ``uint8`` through the pipeline (4x less to move between workers); the
-data preprocessor converts them to float.
+* :class:`SSDPhotometricDistortion` draws and computes the distortions exactly as
+  MMDetection's does (float32, values free to leave 0..255), on the
+  ``input_size``-square result instead of the full image. The distortions act on
+  each pixel alone, so running them after the resampling changes nothing but
+  interpolation rounding. The expansion's mean fill is left alone, as when the
+  distortion runs first.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -232,14 +229,15 @@ class SSDRandomGeometry(BaseTransform):
 
 @TRANSFORMS.register_module()
 class SSDPhotometricDistortion(BaseTransform):
-    """Random brightness, contrast, saturation, hue and channel swap on 8-bit images.
+    """Random brightness, contrast, saturation, hue and channel swap.
 
     Each distortion is applied with probability 1/2, contrast either before or after
     the saturation and hue (1/2 each), with MMDetection's ``PhotoMetricDistortion``
-    draws and ranges: brightness ``+U(-delta, delta)``, contrast and saturation
-    ``xU(range)``, hue ``+U(-hue_delta, hue_delta)`` degrees, a random channel order.
-    Only the ``ssd_image_region`` that :class:`SSDRandomGeometry` records (the
-    source image) is distorted; the whole image when there is none.
+    draws, ranges and float32 arithmetic: brightness ``+U(-delta, delta)``, contrast
+    and saturation ``xU(range)``, hue ``+U(-hue_delta, hue_delta)`` degrees, a random
+    channel order. Only the ``ssd_image_region`` that :class:`SSDRandomGeometry`
+    records (the source image) is distorted; the whole image when there is none.
+    The result is float32, as MMDetection's.
     """
 
     def __init__(self,
@@ -253,11 +251,7 @@ class SSDPhotometricDistortion(BaseTransform):
         self.hue_delta = float(hue_delta)
 
     def transform(self, results: dict) -> dict:
-        img = results['img']
-        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            raise TypeError(f'SSDPhotometricDistortion needs an 8-bit 3-channel image, got '
-                            f'{img.dtype} {img.shape} ({results.get("img_path")}); '
-                            f'put it after SSDRandomGeometry / before float conversion')
+        img = results['img'].astype(np.float32)
         # The draws of MMDetection's PhotoMetricDistortion._random_flags, in order.
         contrast_last = np.random.randint(2) == 0
         brightness, contrast, saturation, hue, swap = (np.random.randint(2)
@@ -269,38 +263,30 @@ class SSDPhotometricDistortion(BaseTransform):
         order = np.random.permutation(3)
 
         x1, y1, x2, y2 = results.get(IMAGE_REGION, (0, 0, img.shape[1], img.shape[0]))
-        region = img[y1:y2, x1:x2]
-        if region.size == 0:
-            return results
-        levels = np.arange(256, dtype=np.float32)
-        lut = levels
+        region = img[y1:y2, x1:x2]  # a view: the distortions write into img
         if brightness:
-            lut = np.clip(lut + delta, 0, 255)
+            region += delta
         if contrast and not contrast_last:
-            lut = np.clip(lut * alpha, 0, 255)
-        if saturation or hue:
-            region = cv2.LUT(region, _to_u8(lut)) if lut is not levels else region
-            lut = levels
-            # HSV_FULL: hue spans 0..255 for 360 degrees.
-            hsv = cv2.cvtColor(region, cv2.COLOR_BGR2HSV_FULL)
-            if saturation:
-                hsv[..., 1] = cv2.LUT(hsv[..., 1], _to_u8(np.clip(levels * sat, 0, 255)))
-            if hue:
-                shifted = np.round(levels + hue_shift * 256 / 360) % 256
-                hsv[..., 0] = cv2.LUT(hsv[..., 0], _to_u8(shifted))
-            region = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL)
+            region *= alpha
+        # Float BGR in 0..255 gives H in degrees, S in 0..1, V in 0..255. Always
+        # converted, as MMDetection does: the round trip is not the identity for
+        # values that brightness pushed below 0.
+        hsv = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_BGR2HSV)
+        if saturation:
+            hsv[..., 1] *= sat
+            if sat > 1:
+                np.clip(hsv[..., 1], 0, 1, out=hsv[..., 1])
+        if hue:
+            h = hsv[..., 0]
+            h += hue_shift
+            h[h > 360] -= 360
+            h[h < 0] += 360
+        region[...] = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
         if contrast and contrast_last:
-            lut = np.clip(lut * alpha, 0, 255)
-        if lut is not levels:
-            region = cv2.LUT(region, _to_u8(lut))
+            region *= alpha
         if swap:
-            region = region[..., order]
-        if region.shape[:2] == img.shape[:2]:
-            results['img'] = np.ascontiguousarray(region)
-        else:
-            img = img.copy()
-            img[y1:y2, x1:x2] = region
-            results['img'] = img
+            region[...] = region[..., order]
+        results['img'] = img
         return results
 
     def __repr__(self) -> str:
@@ -308,7 +294,3 @@ class SSDPhotometricDistortion(BaseTransform):
                 f'contrast_range={(self.contrast_lower, self.contrast_upper)}, '
                 f'saturation_range={(self.saturation_lower, self.saturation_upper)}, '
                 f'hue_delta={self.hue_delta})')
-
-
-def _to_u8(lut: np.ndarray) -> np.ndarray:
-    return np.round(lut).astype(np.uint8)
