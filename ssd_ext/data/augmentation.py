@@ -6,15 +6,17 @@ distortion turns the image into float32, ``Expand`` materialises a canvas of up 
 16x the image's area and every step copies it. Here:
 
 * :class:`SSDRandomGeometry` draws the expansion, the min-IoU crop and the flip with
-  the same numpy calls, in the same order, as those MMDetection transforms (so a seed
-  gives the same boxes), then renders the output with one ``cv2.warpAffine`` from the
-  original image: the canvas and the crop are never built.
+  the same numpy calls, in the same order, as MMDetection's Expand, MinIoURandomCrop,
+  Resize and RandomFlip (run on their own, a seed gives both the same boxes), then
+  renders the output with one ``cv2.warpAffine`` from the original image: the canvas
+  and the crop are never built.
 * :class:`SSDPhotometricDistortion` draws and computes the distortions exactly as
   MMDetection's does (float32, values free to leave 0..255), on the
   ``input_size``-square result instead of the full image. The distortions act on
-  each pixel alone, so running them after the resampling changes nothing but
-  interpolation rounding. The expansion's mean fill is left alone, as when the
-  distortion runs first.
+  each pixel alone, so after the resampling they give the same image except where
+  bilinear interpolation blends neighbouring pixels (edges; the HSV round trip and
+  the clipping are not linear). The expansion's mean fill is left alone, as when
+  the distortion runs first.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -81,7 +83,8 @@ class SSDRandomGeometry(BaseTransform):
         size: ``(w, h)`` output size.
         expand: ``dict(prob, ratio_range, mean, to_rgb)`` or None for no expansion.
             ``mean`` is the data preprocessor's (RGB with ``to_rgb=True``, as in
-            MMDetection's ``Expand``), so the fill becomes zero after normalisation.
+            MMDetection's ``Expand``), so the fill becomes zero after normalisation
+            (within 0.5 / std: an 8-bit image gets the mean rounded).
         min_ious: IoU thresholds of the crop modes.
         min_crop_size: smallest patch side, as a fraction of the canvas side.
         flip_prob: probability of a horizontal flip.
@@ -144,7 +147,7 @@ class SSDRandomGeometry(BaseTransform):
                 if new_h / new_w < 0.5 or new_h / new_w > 2:
                     continue
                 # MMDetection's draw, kept so that a seed picks the same patch:
-                # uniform(low) has high=1, so the offset lies in [1, w - new_w].
+                # uniform(low) has high=1, so the offset lies between 1 and w - new_w.
                 left = np.random.uniform(w - new_w)
                 top = np.random.uniform(h - new_h)
                 patch = np.array((int(left), int(top), int(left + new_w),
@@ -163,6 +166,12 @@ class SSDRandomGeometry(BaseTransform):
 
     # ------------------------------------------------------------- transform
     def transform(self, results: dict) -> dict:
+        for key in ('gt_masks', 'gt_seg_map'):
+            if results.get(key) is not None:
+                raise NotImplementedError(
+                    f'SSDRandomGeometry transforms boxes only; {results.get("img_path")} '
+                    f'has {key}: use MMDetection\'s Expand/MinIoURandomCrop/Resize/'
+                    f'RandomFlip for masks')
         img = results['img']
         h, w = img.shape[:2]
         original = results.get('gt_bboxes')
@@ -263,6 +272,9 @@ class SSDPhotometricDistortion(BaseTransform):
         order = np.random.permutation(3)
 
         x1, y1, x2, y2 = results.get(IMAGE_REGION, (0, 0, img.shape[1], img.shape[0]))
+        results['img'] = img
+        if x2 <= x1 or y2 <= y1:  # the crop holds only expansion fill
+            return results
         region = img[y1:y2, x1:x2]  # a view: the distortions write into img
         if brightness:
             region += delta
@@ -286,7 +298,6 @@ class SSDPhotometricDistortion(BaseTransform):
             region *= alpha
         if swap:
             region[...] = region[..., order]
-        results['img'] = img
         return results
 
     def __repr__(self) -> str:

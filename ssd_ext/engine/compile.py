@@ -18,8 +18,9 @@ def compile_network(detector: torch.nn.Module, **compile_kwargs) -> torch.nn.Mod
     """Compiles ``detector.extract_feat`` and ``detector.bbox_head.forward`` in place
     (any MMDetection single-stage detector); returns the detector.
 
-    The first batch of each input shape pays the compilation (tens of seconds on a
-    2-core CPU); later batches run the compiled graphs.
+    The first batch pays the compilation (tens of seconds on a 2-core CPU); a
+    second batch size (a smaller last batch) compiles once more, with the batch
+    dimension dynamic. Later batches run the compiled graphs.
     """
     import torch._inductor.config as inductor_config
 

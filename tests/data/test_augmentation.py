@@ -128,3 +128,29 @@ def test_geometry_rejects_bad_arguments():
                               expand=dict(ratio_range=(0.5, 4))))
     with pytest.raises(ValueError, match='min_crop_size'):
         TRANSFORMS.build(dict(type='SSDRandomGeometry', size=(300, 300), min_crop_size=0))
+
+
+def test_crop_of_only_expansion_fill_is_left_undistorted():
+    """Without boxes a crop may hold nothing of the image: no region to distort."""
+    geometry = TRANSFORMS.build(dict(type='SSDRandomGeometry', size=(32, 32),
+                                     expand=dict(mean=MEAN, prob=1.0, ratio_range=(4, 4))))
+    distort = TRANSFORMS.build(dict(type='SSDPhotometricDistortion'))
+    empty = 0
+    for seed in range(200):
+        np.random.seed(seed)
+        out = geometry(dict(img=np.full((20, 20, 3), 7, np.uint8),
+                            gt_bboxes=np.zeros((0, 4), np.float32)))
+        x1, y1, x2, y2 = out['ssd_image_region']
+        if x2 <= x1 or y2 <= y1:
+            empty += 1
+            img = distort(out)['img']
+            assert img.dtype == np.float32
+            assert (img == np.array([104, 116, 124], np.float32)).all()
+    assert empty > 0
+
+
+def test_geometry_refuses_masks():
+    geometry = TRANSFORMS.build(dict(type='SSDRandomGeometry', size=(32, 32)))
+    with pytest.raises(NotImplementedError, match='gt_masks'):
+        geometry(dict(img=np.zeros((8, 8, 3), np.uint8), gt_masks=object(),
+                      img_path='x.jpg'))

@@ -233,8 +233,8 @@ class MultiBoxHead(BaseModule):
                   batch: int) -> Tuple[Tensor, Tensor]:
         """Per-class NMS of each image's candidates (``img_idx`` ascending).
 
-        Returns ``dets`` [K, 5] (box, score; by image, then descending score) and
-        the indices [K] of the candidates kept. On a GPU the batch is one call,
+        Returns ``dets`` [K, 5] (box, score; in descending score within each image)
+        and the indices [K] of the candidates kept. On a GPU the batch is one call,
         (image, class) pairs being separate groups; the CPU kernel compares every
         pair of boxes in a call, so there one call per image does 1/B of the work.
         """
