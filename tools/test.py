@@ -9,7 +9,7 @@ import json
 import os
 import os.path as osp
 
-from ssd_ext.engine.launch import add_runner_args, build_runner, load_config
+from ssd_ext.engine.launch import add_runner_args, build_runner, destroy_dist, load_config
 from ssd_ext.utils.checkpoint import safe_load
 from ssd_ext.utils.report import format_coco_table
 
@@ -52,15 +52,18 @@ def main() -> None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out}')
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    metrics = runner.test()
-    if runner.rank == 0:
-        print(format_coco_table(metrics, title=osp.basename(args.config)))
-        os.makedirs(cfg.work_dir, exist_ok=True)
-        out = osp.join(cfg.work_dir, 'metrics.json')
-        with open(out, 'w') as f:
-            json.dump({k: float(v) if isinstance(v, (int, float)) else v
-                       for k, v in metrics.items()}, f, indent=2)
-        print(f'metrics written to {out}')
+    try:
+        metrics = runner.test()
+        if runner.rank == 0:
+            print(format_coco_table(metrics, title=osp.basename(args.config)))
+            os.makedirs(cfg.work_dir, exist_ok=True)
+            out = osp.join(cfg.work_dir, 'metrics.json')
+            with open(out, 'w') as f:
+                json.dump({k: float(v) if isinstance(v, (int, float)) else v
+                           for k, v in metrics.items()}, f, indent=2)
+            print(f'metrics written to {out}')
+    finally:
+        destroy_dist()
 
 
 if __name__ == '__main__':

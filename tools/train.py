@@ -5,7 +5,7 @@ loss scaling) on a GPU and bf16 autocast on a CPU.
 """
 import argparse
 
-from ssd_ext.engine.launch import add_runner_args, build_runner, load_config
+from ssd_ext.engine.launch import add_runner_args, build_runner, destroy_dist, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,7 +34,10 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, args.resume
     runner = build_runner(cfg, amp=args.amp, training=True,
                           channels_last=args.channels_last)
-    runner.train()
+    try:
+        runner.train()
+    finally:
+        destroy_dist()
 
 
 if __name__ == '__main__':

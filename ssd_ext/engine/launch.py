@@ -78,6 +78,14 @@ def enable_amp(cfg: Config, training: bool) -> None:
             cfg[loop]['fp16'] = True
 
 
+def destroy_dist() -> None:
+    """Tears the process group down before the interpreter exits: left to exit,
+    gloo's threads can abort the process after the work is done ("terminate
+    called without an active exception", seen with two CPU processes)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
     """The arguments ``tools/train.py`` and ``tools/test.py`` share (MMDetection's)."""
     parser.add_argument('--work-dir', help='dir for logs, checkpoints and metrics')
