@@ -2,7 +2,8 @@
 
 ``python tools/analysis/benchmark.py CONFIG [--batch 8] [--amp] [--channels-last]``
 
-Measures, for both models under the same settings (medians after warm-up):
+Measures, for both models under the same settings (medians after warm-up; the two
+models take turns within every repeat, so drift of the machine hits both alike):
 
 - ``infer``: img/s of preprocess + forward + decode + NMS;
 - ``train``: img/s of a training step (forward + loss + backward + SGD step);
@@ -28,7 +29,7 @@ import os
 import statistics
 import time
 from contextlib import nullcontext
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -65,19 +66,28 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def median_time(fn: Callable[[], None], iters: int, warmup: int, device: str) -> float:
+def _timed(fn: Callable[[], None], device: str) -> float:
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def median_times(fns: Sequence[Callable[[], None]], iters: int, warmup: int,
+                 device: str) -> List[float]:
+    """Median seconds of each of ``fns``, run in turn within every repeat, so
+    that a machine slowing down or speeding up mid-run affects all alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(iters):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, record in zip(fns, times):
+            record.append(_timed(fn, device))
+    return [statistics.median(record) for record in times]
 
 
 def fake_batch(batch: int, size: int, device: str, with_gt: bool, num_gts: int = 7,
@@ -120,7 +130,7 @@ def preprocess(model, data: Dict, training: bool, args: argparse.Namespace) -> D
     return out
 
 
-def bench_infer(model, size: int, args) -> float:
+def infer_step(model, size: int, args) -> Callable[[], None]:
     """Network under autocast; decoding and NMS in fp32 outside it, for both
     models (MMDetection's SSDHead cannot decode bf16 maps)."""
     model.eval()
@@ -137,10 +147,10 @@ def bench_infer(model, size: int, args) -> float:
             model.bbox_head.predict_by_feat([c.float() for c in cls_scores],
                                             [b.float() for b in bbox_preds],
                                             batch_img_metas=metas, rescale=True)
-    return args.batch / median_time(step, args.iters, args.warmup, args.device)
+    return step
 
 
-def bench_train(model, size: int, args) -> float:
+def train_step(model, size: int, args) -> Callable[[], None]:
     model.train()
     data = fake_batch(args.batch, size, args.device, with_gt=True)
     optim = torch.optim.SGD(model.parameters(), lr=1e-5, momentum=0.9)
@@ -154,10 +164,10 @@ def bench_train(model, size: int, args) -> float:
         optim.zero_grad()
         total.backward()
         optim.step()
-    return args.batch / median_time(step, args.iters, args.warmup, args.device)
+    return step
 
 
-def bench_loss(model, size: int, args) -> float:
+def loss_step(model, size: int, args) -> Callable[[], None]:
     """Seconds for the head's loss (targets, matching, mining) on random maps."""
     model.train()
     head = model.bbox_head
@@ -178,7 +188,7 @@ def bench_loss(model, size: int, args) -> float:
             head.loss_by_feat(cls, reg, gts, metas)
         else:
             head.loss_by_feat(cls, reg, gts)
-    return median_time(step, args.iters, args.warmup, args.device)
+    return step
 
 
 def _convs(layers) -> List[torch.nn.Conv2d]:
@@ -186,13 +196,14 @@ def _convs(layers) -> List[torch.nn.Conv2d]:
             for layer in layers]
 
 
-def bench_data(cfg: Config, args) -> float:
-    """img/s of the train pipeline after decoding, on one worker (this process)."""
+def data_step(cfg: Config, args) -> Optional[Callable[[], None]]:
+    """One sample through the train pipeline after decoding, in this process
+    (None without images)."""
     from mmcv import imread
     from mmengine.dataset import Compose
     files = sorted(glob.glob(os.path.join(args.images, '*.jpg')))[:16]
     if not files:
-        return float('nan')
+        return None
     dataset = cfg.train_dataloader.dataset
     while 'pipeline' not in dataset:  # RepeatDataset and other wrappers
         dataset = dataset.dataset
@@ -216,7 +227,7 @@ def bench_data(cfg: Config, args) -> float:
         sample = samples[index[0] % len(samples)]
         index[0] += 1
         pipeline({k: (v.copy() if hasattr(v, 'copy') else v) for k, v in sample.items()})
-    return 1.0 / median_time(step, max(args.iters * 10, 50), args.warmup, 'cpu')
+    return step
 
 
 def _hbox(array: np.ndarray):
@@ -244,19 +255,25 @@ def main() -> None:
           f'amp={args.amp} channels_last={args.channels_last} compile={args.compile} '
           f'input={size}')
     rows = []
-    for part, fn, unit, higher in (('infer', bench_infer, 'img/s', True),
-                                   ('train', bench_train, 'img/s', True),
-                                   ('loss', bench_loss, 's', False)):
+    for part, make, unit in (('infer', infer_step, 'img/s'), ('train', train_step, 'img/s'),
+                             ('loss', loss_step, 's')):
         if part in parts:
-            a, b = fn(ours, size, args), fn(ref, size, args)
-            rows.append((part, a, b, unit, a / b if higher else b / a))
+            a, b = median_times([make(ours, size, args), make(ref, size, args)],
+                                args.iters, args.warmup, args.device)
+            if unit == 'img/s':
+                rows.append((part, args.batch / a, args.batch / b, unit, b / a))
+            else:
+                rows.append((part, a, b, unit, b / a))
     if 'data' in parts:
-        a = bench_data(cfg, args)
         ref_cfg = Config.fromfile(os.path.join(
             os.path.dirname(__import__('mmdet').__file__), '.mim', 'configs', 'ssd',
             f'ssd{size if size in (300, 512) else 300}_coco.py'))
-        b = bench_data(ref_cfg, args)
-        rows.append(('data', a, b, 'img/s', a / b))
+        steps = [data_step(cfg, args), data_step(ref_cfg, args)]
+        if None in steps:
+            print(f'data: no images in {args.images}, skipped')
+        else:
+            a, b = median_times(steps, max(args.iters * 10, 50), args.warmup, 'cpu')
+            rows.append(('data', 1 / a, 1 / b, 'img/s', b / a))
     print(f'{"part":<6} {"ssd_ext":>10} {"mmdet":>10} {"unit":<6} speed-up')
     for part, a, b, unit, ratio in rows:
         print(f'{part:<6} {a:>10.3f} {b:>10.3f} {unit:<6} {ratio:.2f}x')
