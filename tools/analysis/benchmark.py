@@ -19,8 +19,9 @@ the compilation happens in the warm-up and is not timed).
 Weights are random (nothing is downloaded), so denormals are flushed: random
 weights otherwise push fp32 into the CPU's slow denormal path and distort every
 ratio. MMDetection's SSD is built from its packaged config of the same input
-size (300 or 512), and ssd_ext's model gets its weights (converted), so both
-decode and suppress the same detections.
+size (300 or 512 only), and ssd_ext's model gets its weights (converted), so both
+decode and suppress the same detections; a config of another architecture (class
+count, norm layers) keeps its own random init, as the output says.
 """
 import argparse
 import copy
@@ -244,16 +245,24 @@ def main() -> None:
     from mmdet.registry import MODELS
     cfg = Config.fromfile(args.config)
     size = int(cfg.model.bbox_head.prior_generator.input_size)
+    if size not in (300, 512):
+        raise SystemExit(f'{args.config}: input size {size}; MMDetection ships SSD300 and '
+                         f'SSD512 only, so there is nothing to compare with')
     torch.manual_seed(0)
-    ref = build_mmdet_ssd(size if size in (300, 512) else 300)
+    ref = build_mmdet_ssd(size)
     ref.init_weights()
     ours = MODELS.build(cfg.model)
-    ours.load_state_dict(mmdet_ssd_to_ssd_ext(ref.state_dict()))
+    try:
+        ours.load_state_dict(mmdet_ssd_to_ssd_ext(ref.state_dict()))
+        weights = "MMDetection's, converted"
+    except (KeyError, RuntimeError) as err:  # not MMDetection's architecture
+        ours.init_weights()
+        weights = f"ssd_ext's own random init ({str(err).splitlines()[0][:80]})"
     ours, ref = prepare(ours, args), prepare(ref, args)
     parts = args.parts.split(',')
     print(f'device={args.device} threads={torch.get_num_threads()} batch={args.batch} '
           f'amp={args.amp} channels_last={args.channels_last} compile={args.compile} '
-          f'input={size}')
+          f'input={size}\nssd_ext weights: {weights}')
     rows = []
     for part, make, unit in (('infer', infer_step, 'img/s'), ('train', train_step, 'img/s'),
                              ('loss', loss_step, 's')):
@@ -267,7 +276,7 @@ def main() -> None:
     if 'data' in parts:
         ref_cfg = Config.fromfile(os.path.join(
             os.path.dirname(__import__('mmdet').__file__), '.mim', 'configs', 'ssd',
-            f'ssd{size if size in (300, 512) else 300}_coco.py'))
+            f'ssd{size}_coco.py'))
         steps = [data_step(cfg, args), data_step(ref_cfg, args)]
         if None in steps:
             print(f'data: no images in {args.images}, skipped')

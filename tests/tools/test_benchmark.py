@@ -1,0 +1,40 @@
+"""tools/analysis/benchmark.py runs every part and prints both models' figures."""
+import re
+import subprocess
+import sys
+
+
+def test_benchmark_prints_every_part(repo_root, shared_data):
+    images = shared_data / 'bccd' / 'JPEGImages'
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / 'tools/analysis/benchmark.py'),
+         str(repo_root / 'configs/ssd300.py'), '--batch', '1', '--loss-batch', '2',
+         '--iters', '1', '--warmup', '0', '--threads', '1', '--images', str(images)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "ssd_ext weights: MMDetection's, converted" in proc.stdout
+    for part in ('infer', 'train', 'loss', 'data'):
+        match = re.search(rf'^{part}\s+([\d.]+)\s+([\d.]+)\s+\S+\s+([\d.]+)x$',
+                          proc.stdout, re.M)
+        assert match, (part, proc.stdout[-2000:])
+        assert all(float(v) > 0 for v in match.groups())
+
+
+def test_benchmark_other_architectures_keep_their_own_weights(repo_root):
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / 'tools/analysis/benchmark.py'),
+         str(repo_root / 'configs/ssd300_voc0712.py'), '--parts', 'loss',
+         '--loss-batch', '2', '--iters', '1', '--warmup', '0', '--threads', '1'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "ssd_ext weights: ssd_ext's own random init" in proc.stdout
+    assert re.search(r'^loss\s+[\d.]+\s+[\d.]+\s+s\s+[\d.]+x$', proc.stdout, re.M)
+
+
+def test_benchmark_refuses_sizes_mmdetection_does_not_have(repo_root):
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / 'tools/analysis/benchmark.py'),
+         str(repo_root / 'configs/quickstart/ssd160_shapes.py')],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert 'ssd160_shapes.py: input size 160' in proc.stdout
