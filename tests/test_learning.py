@@ -73,4 +73,5 @@ def test_ssd300_fits_eight_bccd_images(bccd_coco, repo_root, tmp_path):
           f"bf16+channels_last+compile {metrics['fast']['coco/bbox_mAP_50']:.3f}")
     assert metrics['fp32']['coco/bbox_mAP_50'] >= 0.5, metrics
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'):
-        assert abs(metrics['fast'][key] - metrics['fp32'][key]) <= 0.005, metrics
+        # metrics come rounded to 0.001: exactly half a point apart is within
+        assert abs(metrics['fast'][key] - metrics['fp32'][key]) <= 0.005 + 1e-9, metrics
