@@ -137,6 +137,7 @@ class SSDRandomGeometry(BaseTransform):
                      ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Integer patch ``(x1, y1, x2, y2)`` on the ``w`` x ``h`` canvas and the mask
         of boxes kept (None: all)."""
+        centers = (boxes[:, :2] + boxes[:, 2:]) / 2
         while True:
             min_iou = self.sample_mode[np.random.randint(len(self.sample_mode))]
             if min_iou == 1:
@@ -159,7 +160,6 @@ class SSDRandomGeometry(BaseTransform):
                 fpatch = patch.astype(np.float32)
                 if patch_ious(fpatch, boxes).min() < min_iou:
                     continue
-                centers = (boxes[:, :2] + boxes[:, 2:]) / 2
                 inside = ((centers > fpatch[:2]) & (centers < fpatch[2:])).all(1)
                 if inside.any():
                     return patch, inside

@@ -169,7 +169,7 @@ def train_step(model, size: int, args) -> Callable[[], None]:
 
 
 def loss_step(model, size: int, args) -> Callable[[], None]:
-    """Seconds for the head's loss (targets, matching, mining) on random maps."""
+    """One loss computation (targets, matching, mining) on random maps."""
     model.train()
     head = model.bbox_head
     with torch.no_grad():
