@@ -45,7 +45,7 @@ def main() -> None:
     if args.compile:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
             dict(type='CompileForTestHook')]
-    runner = build_runner(cfg, amp=args.amp, training=False,
+    runner = build_runner(cfg, amp=args.amp, amp_dtype=args.amp_dtype, training=False,
                           channels_last=args.channels_last)
     if args.out:
         from mmdet.evaluation import DumpDetResults

@@ -32,7 +32,7 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    runner = build_runner(cfg, amp=args.amp, training=True,
+    runner = build_runner(cfg, amp=args.amp, amp_dtype=args.amp_dtype, training=True,
                           channels_last=args.channels_last)
     try:
         runner.train()

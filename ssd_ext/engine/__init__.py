@@ -1,3 +1,4 @@
+from ssd_ext.engine.amp_optim_wrapper import SkipSafeAmpOptimWrapper
 from ssd_ext.engine.atomic_io import (atomic_open, atomic_torch_save, atomic_write,
                                       remove_stale_partials)
 from ssd_ext.engine.channels_last import ChannelsLastHook
@@ -13,7 +14,7 @@ from ssd_ext.engine.sampler import ResumableInfiniteSampler
 __all__ = [
     'AtomicCheckpointHook', 'ChannelsLastHook', 'CompileForTestHook',
     'CPUAutocastOptimWrapper', 'DatasetModelConsistencyHook', 'FastResumeIterBasedTrainLoop',
-    'FastResumeStateHook', 'NonFiniteLossHook', 'ResumableInfiniteSampler', 'atomic_open',
+    'FastResumeStateHook', 'NonFiniteLossHook', 'ResumableInfiniteSampler', 'SkipSafeAmpOptimWrapper', 'atomic_open',
     'atomic_torch_save', 'atomic_write', 'compile_network', 'get_rng_state',
     'remove_stale_partials', 'set_rng_state'
 ]

@@ -3,12 +3,14 @@
 Adds what MMEngine 0.10.7 lacks for CPU-only machines: distributed runs use the
 gloo backend and a CPU ``DistributedDataParallel`` (no ``device_ids``), the
 process group is set up without MMEngine's ``torch.cuda.set_device`` (which a
-CPU build of torch cannot run), and ``--amp`` maps to bf16 autocast instead of
-CUDA's ``AmpOptimWrapper``.
+CPU build of torch cannot run), and ``--amp`` autocasts where the hardware
+makes it pay (``precision.py``), with optimizer state that a skipped step cannot
+corrupt on a GPU (``amp_optim_wrapper.py``).
 """
 import argparse
 import os
 import os.path as osp
+from typing import Optional
 from unittest import mock
 
 import torch
@@ -17,6 +19,13 @@ from mmengine.dist import init_dist, is_distributed
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.utils.dl_utils import set_multi_processing
+
+from ssd_ext.engine.precision import AMP_DTYPES, log_amp_choice, resolve_amp_dtype
+
+# Wrapper types --amp may swap for an autocasting one (MMEngine's AmpOptimWrapper
+# too: its skipped steps are unsafe with fused SGD, see amp_optim_wrapper.py).
+AMP_REPLACEABLE_WRAPPERS = ('OptimWrapper', 'AmpOptimWrapper', 'SkipSafeAmpOptimWrapper',
+                            'CPUAutocastOptimWrapper')
 
 
 def _cpu_distributed(cfg: Config) -> bool:
@@ -58,24 +67,34 @@ def init_cpu_dist(cfg: Config) -> None:
         init_dist(cfg.launcher, **dist_cfg)
 
 
-def enable_amp(cfg: Config, training: bool) -> None:
-    """``--amp``: CUDA AMP on a GPU, bf16 autocast on a CPU."""
+def enable_amp(cfg: Config, training: bool, dtype: str = 'auto') -> Optional[str]:
+    """``--amp [--amp-dtype DTYPE]``: autocast where it pays on this machine
+    (``ssd_ext/engine/precision.py``); returns the dtype chosen, ``None`` for fp32.
+
+    On a GPU training uses ``SkipSafeAmpOptimWrapper`` (CUDA AMP whose skipped
+    steps leave no uninitialised optimizer state), on a CPU
+    ``CPUAutocastOptimWrapper``. Validation and test loops autocast too.
+    """
+    cuda = torch.cuda.is_available()
+    chosen = resolve_amp_dtype(dtype, cuda)
+    log_amp_choice(dtype, chosen, cuda)
+    if chosen is None:
+        return None
     if training:
         wrapper = cfg.optim_wrapper
-        if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper',
-                                                       'AmpOptimWrapper',
-                                                       'CPUAutocastOptimWrapper'):
+        if wrapper.get('type', 'OptimWrapper') not in AMP_REPLACEABLE_WRAPPERS:
             raise ValueError(f'--amp cannot replace optim_wrapper type '
                              f'{wrapper.type!r}; set it in the config instead')
-        if torch.cuda.is_available():
-            wrapper.type = 'AmpOptimWrapper'
+        if cuda:
+            wrapper.type = 'SkipSafeAmpOptimWrapper'
             wrapper.loss_scale = 'dynamic'
         else:
             wrapper.type = 'CPUAutocastOptimWrapper'
-            wrapper.dtype = 'bfloat16'
+        wrapper.dtype = chosen
     for loop in ('val_cfg', 'test_cfg'):
         if cfg.get(loop) is not None:
             cfg[loop]['fp16'] = True
+    return chosen
 
 
 def destroy_dist() -> None:
@@ -90,7 +109,10 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
     """The arguments ``tools/train.py`` and ``tools/test.py`` share (MMDetection's)."""
     parser.add_argument('--work-dir', help='dir for logs, checkpoints and metrics')
     parser.add_argument('--amp', action='store_true',
-                        help='mixed precision: CUDA AMP on GPU, bf16 autocast on CPU')
+                        help='mixed precision where it pays: CUDA AMP (fp16) on a GPU, '
+                        'bf16 autocast on a CPU with native bf16, fp32 on other CPUs')
+    parser.add_argument('--amp-dtype', choices=AMP_DTYPES, default='auto',
+                        help='autocast dtype of --amp (default: chosen by the hardware)')
     parser.add_argument('--channels-last', action='store_true',
                         help='run the model in channels_last (NHWC) memory format')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -114,14 +136,14 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def build_runner(cfg: Config, amp: bool = False, training: bool = True,
-                 channels_last: bool = False) -> Runner:
+                 channels_last: bool = False, amp_dtype: str = 'auto') -> Runner:
     """Runner for ``cfg`` with the machine adaptations, ``--amp`` and
     ``--channels-last`` applied."""
     import ssd_ext  # noqa: F401  (registers modules, checkpoint allow-list)
     adapt_to_device(cfg)
     init_cpu_dist(cfg)
     if amp:
-        enable_amp(cfg, training)
+        enable_amp(cfg, training, amp_dtype)
     if channels_last:
         hooks = list(cfg.get('custom_hooks', []))
         if not any(h.get('type') == 'ChannelsLastHook' for h in hooks):

@@ -41,6 +41,7 @@ from mmengine.structures import InstanceData
 
 import ssd_ext  # noqa: F401  (registers modules)
 from ssd_ext.engine.compile import compile_network
+from ssd_ext.engine.precision import AMP_DTYPES, machine_description, resolve_amp_dtype
 from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext
 from ssd_ext.utils.mmdet_reference import build_mmdet_ssd
 
@@ -55,7 +56,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--iters', type=int, default=10, help='timed repeats')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--amp', action='store_true',
-                        help='autocast: bf16 on CPU, fp16 on CUDA')
+                        help="autocast where it pays, as tools/train.py's --amp: fp16 on "
+                        'CUDA, bf16 on a CPU with native bf16, fp32 on other CPUs')
+    parser.add_argument('--amp-dtype', choices=AMP_DTYPES, default='auto',
+                        help='autocast dtype of --amp (default: chosen by the hardware)')
     parser.add_argument('--channels-last', action='store_true')
     parser.add_argument('--compile', action='store_true',
                         help='TorchInductor-compiled networks for infer')
@@ -118,10 +122,9 @@ def prepare(model: torch.nn.Module, args: argparse.Namespace) -> torch.nn.Module
 
 
 def autocast(args: argparse.Namespace):
-    if not args.amp:
+    if args.autocast_dtype is None:
         return nullcontext()
-    dtype = torch.bfloat16 if args.device == 'cpu' else torch.float16
-    return torch.autocast(args.device, dtype=dtype)
+    return torch.autocast(args.device, dtype=getattr(torch, args.autocast_dtype))
 
 
 def preprocess(model, data: Dict, training: bool, args: argparse.Namespace) -> Dict:
@@ -238,6 +241,8 @@ def _hbox(array: np.ndarray):
 
 def main() -> None:
     args = parse_args()
+    args.autocast_dtype = (resolve_amp_dtype(args.amp_dtype, cuda=args.device == 'cuda')
+                           if args.amp else None)
     torch.set_flush_denormal(True)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -260,8 +265,10 @@ def main() -> None:
         weights = f"ssd_ext's own random init ({str(err).splitlines()[0][:80]})"
     ours, ref = prepare(ours, args), prepare(ref, args)
     parts = args.parts.split(',')
+    print(f'machine: {machine_description(args.device)}')
     print(f'device={args.device} threads={torch.get_num_threads()} batch={args.batch} '
-          f'amp={args.amp} channels_last={args.channels_last} compile={args.compile} '
+          f'amp={args.amp} (autocast: {args.autocast_dtype or "none, fp32"}) '
+          f'channels_last={args.channels_last} compile={args.compile} '
           f'input={size}\nssd_ext weights: {weights}')
     rows = []
     for part, make, unit in (('infer', infer_step, 'img/s'), ('train', train_step, 'img/s'),
