@@ -1,5 +1,6 @@
-"""Checks of COCO-style detection data, shared by :class:`CheckedCocoDataset`
-and ``tools/analysis/check_dataset.py``.
+"""Checks of detection data, shared by :class:`CheckedCocoDataset`,
+:class:`CheckedVOCDataset`, :class:`CheckedCocoMetric` and
+``tools/analysis/check_dataset.py``.
 
 Every check returns a short description of the problem (or ``None``) so callers
 can name the file, image and annotation it belongs to. What counts as a problem:
@@ -27,13 +28,17 @@ Notes (counted and logged, never an error)
 Image files (``on_bad_image``)
     missing, unreadable, or not decodable (corrupt or truncated). Images are
     decoded by content, not by extension: a PNG named ``.jpg`` is fine.
+
+The box checks (:func:`check_xywh`) and the loop that turns one image's
+objects into MMDetection instances (:func:`collect_instances`) do not depend on
+the annotation format: COCO json and Pascal VOC XML feed them alike.
 """
 import json
 import math
 import os.path as osp
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 POLICIES = ('error', 'skip')
 
@@ -182,22 +187,30 @@ def check_box(bbox: Any, width: float, height: float, clip: bool = True,
             and all(_number(v) for v in bbox)):
         return BoxCheck(problem=MALFORMED_BOX, detail=f'bbox={bbox!r}')
     x, y, w, h = (float(v) for v in bbox)
+    return check_xywh(x, y, w, h, width, height, clip, min_size, f'bbox={bbox!r}')
+
+
+def check_xywh(x: float, y: float, w: float, h: float, width: float, height: float,
+               clip: bool = True, min_size: float = 1.0, detail: str = '') -> BoxCheck:
+    """Checks a box given by its top-left corner ``x, y`` and size ``w, h`` (px,
+    any format's box converted to these) against a ``width`` x ``height`` image;
+    ``detail`` is how messages show the box as the file wrote it."""
     if not all(math.isfinite(v) for v in (x, y, w, h)):
-        return BoxCheck(problem=NON_FINITE_BOX, detail=f'bbox={bbox!r}')
+        return BoxCheck(problem=NON_FINITE_BOX, detail=detail)
     if w <= 0 or h <= 0:
-        return BoxCheck(problem=NON_POSITIVE_BOX, detail=f'bbox={bbox!r} (w={w:g}, h={h:g})')
+        return BoxCheck(problem=NON_POSITIVE_BOX, detail=f'{detail} (w={w:g}, h={h:g})')
     x1, y1, x2, y2 = x, y, x + w, y + h
     cx1, cy1, cx2, cy2 = max(x1, 0.0), max(y1, 0.0), min(x2, width), min(y2, height)
     if cx2 <= cx1 or cy2 <= cy1:
         return BoxCheck(problem=OUTSIDE_BOX,
-                        detail=f'bbox={bbox!r} in a {width:g}x{height:g} image')
+                        detail=f'{detail} in a {width:g}x{height:g} image')
     note = None
     if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
         note = PARTLY_OUTSIDE_BOX
         if clip:
             x1, y1, x2, y2 = cx1, cy1, cx2, cy2
     if min(cx2 - cx1, cy2 - cy1) < min_size:
-        return BoxCheck(note=TINY_BOX, detail=f'bbox={bbox!r}')
+        return BoxCheck(note=TINY_BOX, detail=detail)
     return BoxCheck(box=[x1, y1, x2, y2], note=note)
 
 
@@ -284,12 +297,15 @@ class DataReport:
     """Problems found while loading or scanning a dataset, grouped by kind.
 
     ``errors`` are problems under a policy (``on_bad_annotation``,
-    ``on_bad_image``); ``notes`` are only counted."""
+    ``on_bad_image``); ``notes`` are only counted; ``unlisted`` counts the
+    objects of each class name not in the config's ``classes``; ``listed`` is
+    the number of images the annotation file lists."""
     source: str
     errors: List[Finding] = field(default_factory=list)
     notes: Counter = field(default_factory=Counter)
     note_examples: Dict[str, List[str]] = field(default_factory=dict)
     unlisted: Counter = field(default_factory=Counter)  # category name -> count
+    listed: int = 0
 
     def error(self, kind: str, where: str, detail: str = '') -> None:
         self.errors.append(Finding(kind, where, detail))
@@ -300,6 +316,10 @@ class DataReport:
             examples = self.note_examples.setdefault(kind, [])
             if len(examples) < 20:
                 examples.append(where)
+
+    def unlisted_category(self, name: str, where: str) -> None:
+        self.unlisted[name] += 1
+        self.note(UNLISTED_CATEGORY, f'{where}: category {name!r}')
 
     def error_counts(self) -> Counter:
         return Counter(f.kind for f in self.errors)
@@ -369,41 +389,51 @@ def sanitize_coco(data: dict, path: str, report: DataReport) -> Tuple[
     return images, anns, cats
 
 
-def check_annotation_file(data: dict, path: str, classes: Optional[Sequence[str]],
-                          clip: bool = True, min_box_size: float = 1.0) -> Tuple[
-                              DataReport, Dict[Any, dict], Dict[Any, List[dict]]]:
-    """All annotation-level checks of a loaded COCO dict, for the scan tool."""
-    report = DataReport(path)
-    images, anns, cats = sanitize_coco(data, path, report)
-    wanted = None
-    if classes is not None:
-        wanted = set(check_classes(data['categories'], classes, path))
-    for img_id, img in images.items():
-        kept = 0
-        for ann in anns[img_id]:
-            if ann.get('ignore', False):
-                continue
-            res = check_box(ann['bbox'], img['width'], img['height'], clip, min_box_size)
-            where = ann_where(path, ann, img)
-            if res.problem:
-                report.error(res.problem, where, res.detail)
-                continue
-            if res.note:
-                report.note(res.note, where)
-            if res.box is None:
-                continue
-            if wanted is not None and ann['category_id'] not in wanted:
-                name = cats[ann['category_id']]['name']
-                report.note(UNLISTED_CATEGORY, f'{where} category {name!r}')
-                report.unlisted[name] += 1
-                continue
-            kept += 1
-        if kept == 0:
-            report.note(NO_BOXES, img_where(path, img))
-    return report, images, anns
+@dataclass(frozen=True)
+class ObjectEntry:
+    """One object of an image, from either annotation format, after its box check.
+
+    ``where`` names it in messages; ``category`` is its class name;
+    ``ignore_flag`` is 1 for objects the loss and the metric ignore (COCO crowd,
+    VOC difficult); ``extra`` holds other instance keys (COCO's ``mask``)."""
+    where: str
+    check: BoxCheck
+    category: str
+    ignore_flag: int = 0
+    extra: Optional[dict] = None
 
 
-__all__ = ['DataCheckError', 'DataReport', 'Finding', 'BoxCheck', 'load_coco_json',
-           'check_coco_structure', 'check_classes', 'check_box', 'image_entry_problem',
-           'ann_entry_problem', 'image_file_problem', 'decode_problem', 'image_format',
-           'sanitize_coco', 'check_annotation_file', 'check_policy', 'POLICIES']
+def collect_instances(objects: Iterable[ObjectEntry], labels: Mapping[str, int],
+                      report: DataReport, image_where: str) -> List[dict]:
+    """MMDetection instances of one image: ``bbox`` (x1, y1, x2, y2 px, clipped
+    when the check clipped it), ``bbox_label`` (``labels[category]``) and
+    ``ignore_flag``, plus each object's ``extra`` keys.
+
+    Records in ``report``: box problems as errors (the box is dropped), box notes,
+    classes missing from ``labels`` as unlisted (dropped), and an image left
+    without boxes (``image_where`` names it)."""
+    instances = []
+    for obj in objects:
+        res = obj.check
+        if res.problem:
+            report.error(res.problem, obj.where, res.detail)
+            continue
+        if res.note:
+            report.note(res.note, obj.where)
+        if res.box is None:
+            continue
+        if obj.category not in labels:
+            report.unlisted_category(obj.category, obj.where)
+            continue
+        instances.append(dict(bbox=res.box, bbox_label=labels[obj.category],
+                              ignore_flag=obj.ignore_flag, **(obj.extra or {})))
+    if not instances:
+        report.note(NO_BOXES, image_where)
+    return instances
+
+
+__all__ = ['DataCheckError', 'DataReport', 'Finding', 'BoxCheck', 'ObjectEntry',
+           'load_coco_json', 'check_coco_structure', 'check_classes', 'check_box',
+           'check_xywh', 'image_entry_problem', 'ann_entry_problem', 'image_file_problem',
+           'decode_problem', 'image_format', 'sanitize_coco', 'collect_instances',
+           'check_policy', 'POLICIES']

@@ -8,26 +8,17 @@ image files, because VOC-style sets in the wild carry wrong or zero sizes in
 ``<size>``.
 """
 import os.path as osp
-import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from PIL import Image
 
-BOX_KEYS = ('xmin', 'ymin', 'xmax', 'ymax')
+from ssd_ext.data.voc_xml import VOCObject, parse_objects, parse_xml
 
 
 class VOCConversionError(ValueError):
     """A VOC file is missing or malformed; the message names the file."""
-
-
-@dataclass(frozen=True)
-class VOCObject:
-    """One ``<object>`` of a VOC XML, coordinates as written (1-based, inclusive)."""
-    name: str
-    box: Tuple[float, float, float, float]
-    difficult: bool
 
 
 @dataclass
@@ -64,38 +55,21 @@ def read_split_ids(voc_root: str, split: str) -> List[str]:
         return [line.strip() for line in f if line.strip()]
 
 
-def _text(element: ET.Element, key: str, xml_path: str) -> str:
-    text = element.findtext(key)
-    if text is None or not text.strip():
-        raise VOCConversionError(f'{xml_path}: <{element.tag}> has no <{key}>')
-    return text.strip()
-
-
-def _parse_object(obj: ET.Element, xml_path: str) -> VOCObject:
-    bndbox = obj.find('bndbox')
-    if bndbox is None:
-        raise VOCConversionError(f'{xml_path}: <object> has no <bndbox>')
-    coords = []
-    for key in BOX_KEYS:
-        text = _text(bndbox, key, xml_path)
-        try:
-            coords.append(float(text))
-        except ValueError:
-            raise VOCConversionError(f'{xml_path}: <{key}> is not a number: {text!r}') from None
-    # Many VOC-style exports omit <difficult>; absent means an ordinary object.
-    difficult = (obj.findtext('difficult') or '0').strip() not in ('0', '')
-    return VOCObject(_text(obj, 'name', xml_path), tuple(coords), difficult)
-
-
 def parse_voc_xml(xml_path: str) -> List[VOCObject]:
-    """The objects of one VOC annotation file, in file order."""
+    """The objects of one VOC annotation file, in file order; the first
+    malformed one raises, naming the file and the problem."""
     if not osp.isfile(xml_path):
         raise VOCConversionError(f'annotation file not found: {xml_path}')
-    try:
-        root = ET.parse(xml_path).getroot()
-    except ET.ParseError as e:
-        raise VOCConversionError(f'{xml_path}: not valid XML ({e})') from None
-    return [_parse_object(obj, xml_path) for obj in root.iter('object')]
+    with open(xml_path, 'rb') as f:
+        root = parse_xml(f.read())
+    if isinstance(root, tuple):
+        raise VOCConversionError(f'{xml_path}: {root[1]}')
+    objects = []
+    for parsed in parse_objects(root):
+        if not isinstance(parsed, VOCObject):
+            raise VOCConversionError(f'{xml_path}: {parsed[1]}')
+        objects.append(parsed)
+    return objects
 
 
 def voc_box_to_coco(box: Tuple[float, float, float, float], width: int,

@@ -98,7 +98,7 @@ def bad_copy(shared_data, tmp_path) -> BadCopy:
 def logs(monkeypatch):
     """Messages ``CheckedCocoDataset`` logs through MMEngine's print_log."""
     records = []
-    import ssd_ext.data.checked_coco as module
+    import ssd_ext.data.checked_dataset as module
     monkeypatch.setattr(module, 'print_log',
                         lambda msg, logger=None, level=20: records.append((level, msg)))
     return records

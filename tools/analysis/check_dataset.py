@@ -3,28 +3,33 @@
 ``python tools/analysis/check_dataset.py CONFIG [--split train|val|test]
 [--no-decode] [--max-examples N] [--cfg-options KEY=VALUE ...]``
 
-Reads the COCO annotation file of ``{split}_dataloader.dataset`` (through
-dataset wrappers such as ``RepeatDataset``; each of a ``ConcatDataset``) and
-every image it lists, and reports with counts and examples:
+Reads the annotations of ``{split}_dataloader.dataset`` (through dataset
+wrappers such as ``RepeatDataset``; each of a ``ConcatDataset``), COCO json or
+Pascal VOC XML, and every image they list, and reports with counts and examples:
 
 errors (exit code 1)
-    an unreadable, empty or non-JSON annotation file; config ``classes`` the
-    file does not declare or declares in another order; malformed image or
-    annotation entries, duplicate ids, annotations of unknown images or of
-    undeclared category ids; boxes that are not 4 numbers, have NaN/inf
-    coordinates, zero or negative size, or lie entirely outside the image;
+    an unreadable or unusable annotation file (COCO json: empty, not JSON, wrong
+    layout, config ``classes`` it does not declare or declares in another
+    order; VOC: a missing or empty split file); malformed entries (COCO image
+    or annotation entries, duplicate ids, annotations of unknown images or of
+    undeclared category ids; VOC XML files missing or not valid XML, objects
+    without name or box, coordinates that are not numbers); boxes with NaN/inf
+    coordinates, zero or negative size, or entirely outside the image;
     missing or undecodable (corrupt, truncated) image files; images whose real
-    size differs from the width/height in the file; a number of classes that
-    differs from ``model.bbox_head.num_classes``.
+    size differs from the width/height in the annotations; a number of classes
+    that differs from ``model.bbox_head.num_classes``.
 notes (reported, exit code unaffected)
     boxes partly outside the image (clipped when loading), boxes under
-    ``min_box_size`` px (dropped), annotations of categories not in
-    ``classes`` (ignored), images without boxes, images whose content is not
-    the format their extension says (e.g. a PNG named ``.jpg``: decoded by
-    content, so it works).
+    ``min_box_size`` px (dropped), objects of classes not in ``classes``
+    (ignored), images without boxes, VOC XML without a valid ``<size>``,
+    images whose content is not the format their extension says (e.g. a PNG
+    named ``.jpg``: decoded by content, so it works).
 
-These are the checks :class:`ssd_ext.data.CheckedCocoDataset` applies when it
-loads (see its docstring for the skip/error policies).
+The annotations are read by the dataset classes that check them while
+training, :class:`ssd_ext.data.CheckedCocoDataset` (for ``CocoDataset``
+configs) and :class:`ssd_ext.data.CheckedVOCDataset` (for ``VOCDataset`` /
+``XMLDataset`` configs), with every policy at ``'skip'`` so that all problems
+are listed (see their docstrings for the skip/error policies).
 """
 import argparse
 import os
@@ -35,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import init_default_scope
 
 SIZE_MISMATCH = 'image size differs from width/height in the annotation file'
 FORMAT_NOTE = 'image content is not the format of its extension (decoded by content: fine)'
@@ -69,20 +75,27 @@ def leaf_datasets(cfg: Any) -> List[ConfigDict]:
     return [cfg]
 
 
-def join_root(data_root: Optional[str], path: str) -> str:
-    if data_root and not osp.isabs(path):
-        return osp.join(data_root, path)
-    return path
-
-
-def dataset_classes(ds_cfg: ConfigDict) -> Optional[Tuple[str, ...]]:
-    metainfo = ds_cfg.get('metainfo') or {}
-    if metainfo.get('classes') is not None:
-        return tuple(metainfo['classes'])
+def checked_type(ds_type: str) -> str:
+    """The checked dataset class that reads a dataset type's annotations."""
+    from mmdet.datasets import CocoDataset, XMLDataset
     from mmdet.registry import DATASETS
-    cls = DATASETS.get(ds_cfg.get('type', 'CocoDataset'))
-    classes = getattr(cls, 'METAINFO', {}).get('classes') if cls else None
-    return tuple(classes) if classes is not None else None
+    cls = DATASETS.get(ds_type)
+    if cls is not None and issubclass(cls, XMLDataset):
+        return 'CheckedVOCDataset'
+    if cls is not None and issubclass(cls, CocoDataset):
+        return 'CheckedCocoDataset'
+    raise ValueError(f'dataset type {ds_type!r} is neither COCO json (CocoDataset) nor '
+                     f'Pascal VOC XML (VOCDataset, XMLDataset): not supported')
+
+
+def build_checked(ds_cfg: ConfigDict) -> Any:
+    """The config's dataset as its checked type with every policy ``'skip'``,
+    nothing loaded yet (``load_annotations`` loads)."""
+    from mmdet.registry import DATASETS
+    return DATASETS.build(dict(
+        ds_cfg, type=checked_type(ds_cfg.get('type', 'CocoDataset')), lazy_init=True,
+        pipeline=[], on_bad_annotation='skip', on_bad_image='skip',
+        on_unlisted_category='skip'))
 
 
 class Scan:
@@ -122,14 +135,16 @@ class Scan:
         return '\n'.join(lines)
 
 
-def check_images(images: Dict[Any, dict], img_prefix: str, decode: bool,
-                 workers: int, scan: Scan, ann_file: str) -> None:
+def check_images(data_list: List[dict], decode: bool, workers: int, scan: Scan,
+                 ann_file: str) -> None:
+    """Checks the image file of each data info (``img_path``, ``img_id``,
+    ``width``, ``height``)."""
     from ssd_ext.data.checks import (MISSING_IMAGE, UNREADABLE_IMAGE,
                                      decode_problem, image_format)
 
-    def one(img: dict) -> List[Tuple[str, str, str]]:
-        path = osp.join(img_prefix, img['file_name'])
-        where = f'{path} (image id {img["id"]} in {ann_file})'
+    def one(info: dict) -> List[Tuple[str, str, str]]:
+        path = info['img_path']
+        where = f'{path} (image id {info["img_id"]} in {ann_file})'
         if not osp.isfile(path):
             return [('error', MISSING_IMAGE, where)]
         if not decode:
@@ -149,63 +164,63 @@ def check_images(images: Dict[Any, dict], img_prefix: str, decode: bool,
             found.append(('note', FORMAT_NOTE, f'{where}: {fmt} data'))
         import mmcv
         h, w = mmcv.imfrombytes(raw, flag='color').shape[:2]
-        if (w, h) != (img['width'], img['height']):
+        if (w, h) != (info['width'], info['height']):
             hint = ' (swapped: EXIF orientation?)' if (h, w) == (
-                img['width'], img['height']) else ''
+                info['width'], info['height']) else ''
             found.append(('error', SIZE_MISMATCH, f'{where}: file {w}x{h}, '
-                          f'annotation {img["width"]}x{img["height"]}{hint}'))
+                          f'annotation {info["width"]}x{info["height"]}{hint}'))
         return found
 
-    items = list(images.values())
     if decode and workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(one, items))
+            results = list(pool.map(one, data_list))
     else:
-        results = [one(img) for img in items]
+        results = [one(info) for info in data_list]
     for found in results:
         for level, kind, where in found:
             (scan.error if level == 'error' else scan.note)(kind, where)
 
 
-def scan_dataset(ds_cfg: ConfigDict, num_classes: Optional[int], model_key: str,
-                 decode: bool = True, workers: int = 1, key: str = 'dataset'
-                 ) -> Tuple[Scan, List[str]]:
-    """Checks one COCO-style dataset config; returns findings and header lines."""
-    from ssd_ext.data.checks import (DataCheckError, check_annotation_file,
-                                     load_coco_json)
-    data_root = ds_cfg.get('data_root') or ''
-    ann_file = join_root(data_root, ds_cfg.get('ann_file', ''))
-    prefix = (ds_cfg.get('data_prefix') or {}).get('img', '')
-    img_prefix = join_root(data_root, prefix)
-    classes = dataset_classes(ds_cfg)
-    min_box_size = ds_cfg.get('min_box_size', 1.0)
-    header = [f'dataset: {ds_cfg.get("type", "?")} ({key})',
-              f'  annotation file: {ann_file}',
-              f'  images under: {img_prefix}',
-              f'  classes ({len(classes) if classes else "?"}): {classes}']
-    scan = Scan()
-    if classes is not None and num_classes is not None and len(classes) != num_classes:
-        scan.error(CLASSES_MISMATCH,
-                   f'{key}.metainfo.classes has {len(classes)} classes but '
-                   f'{model_key} = {num_classes}')
-    try:
-        data = load_coco_json(ann_file)
-        report, images, anns = check_annotation_file(
-            data, ann_file, classes, clip=True, min_box_size=min_box_size)
-    except (DataCheckError, OSError) as err:
-        scan.error(ANN_FILE, str(err))
-        return scan, header
+def add_report(scan: Scan, report: Any) -> None:
+    """A checked dataset's ``DataReport`` into the scan."""
     for finding in report.errors:
         scan.error(finding.kind, f'{finding.where}' +
                    (f': {finding.detail}' if finding.detail else ''))
     for kind, count in report.notes.items():
         scan.note(kind, count=count)
         scan.examples[kind].extend(report.note_examples.get(kind, []))
-    if report.unlisted:
+
+
+def scan_dataset(ds_cfg: ConfigDict, num_classes: Optional[int], model_key: str,
+                 decode: bool = True, workers: int = 1, key: str = 'dataset'
+                 ) -> Tuple[Scan, List[str]]:
+    """Checks one COCO or VOC dataset config; returns findings and header lines."""
+    from ssd_ext.data.checks import DataCheckError
+    scan = Scan()
+    header = [f'dataset: {ds_cfg.get("type", "?")} ({key})']
+    try:
+        dataset = build_checked(ds_cfg)
+        data_list = dataset.load_annotations()
+    except (DataCheckError, OSError, ValueError) as err:
+        header.append(f'  annotation file: {ds_cfg.get("ann_file")}')
+        scan.error(ANN_FILE, str(err))
+        return scan, header
+    classes = tuple(dataset.metainfo['classes'])
+    header += [f'  annotation file: {dataset.ann_file}',
+               f'  data_prefix: {dict(dataset.data_prefix)}',
+               f'  classes ({len(classes)}): {classes}']
+    if num_classes is not None and len(classes) != num_classes:
+        scan.error(CLASSES_MISMATCH,
+                   f'{key}.metainfo.classes has {len(classes)} classes but '
+                   f'{model_key} = {num_classes}')
+    add_report(scan, dataset.report)
+    add_report(scan, dataset.image_report)
+    if dataset.report.unlisted:
         header.append(f'  annotations of categories not in classes (ignored): '
-                      f'{dict(report.unlisted.most_common())}')
-    scan.stats.update(images=len(images), boxes=sum(len(a) for a in anns.values()))
-    check_images(images, img_prefix, decode, workers, scan, ann_file)
+                      f'{dict(dataset.report.unlisted.most_common())}')
+    scan.stats.update(images=len(data_list),
+                      boxes=sum(len(info['instances']) for info in data_list))
+    check_images(data_list, decode, workers, scan, dataset.ann_file)
     return scan, header
 
 
@@ -213,6 +228,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     import ssd_ext  # noqa: F401  (registers dataset types)
     cfg = Config.fromfile(args.config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     loader = cfg.get(f'{args.split}_dataloader')
@@ -237,7 +253,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         total_errors += n
         notes = sum(scan.notes.values())
         print(f'summary: {n} error(s) of {len(scan.errors)} kind(s), {notes} note(s); '
-              f'{scan.stats["images"]} images, {scan.stats["boxes"]} annotations checked')
+              f'{scan.stats["images"]} images, {scan.stats["boxes"]} usable boxes')
     print('RESULT: ' + ('FAILED' if total_errors else 'OK') +
           f' ({total_errors} error(s))')
     return 1 if total_errors else 0

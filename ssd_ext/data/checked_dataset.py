@@ -1,0 +1,258 @@
+"""The bad-data policies of ssd_ext's checked datasets, whatever the annotation format.
+
+:class:`CheckedDataMixin` goes before an MMDetection dataset class
+(``class CheckedCocoDataset(CheckedDataMixin, CocoDataset)``) and gives it:
+
+``on_bad_annotation='skip'`` (or ``'error'``)
+    Problems the format's reader records in :attr:`report` (malformed entries,
+    bad boxes, ...). ``'skip'`` drops the box (or the image, for a bad image
+    entry or XML file) and logs the counts; ``'error'`` raises one
+    :class:`DataCheckError` listing every problem, each named by file and entry.
+``on_bad_image='skip'`` (or ``'error'``)
+    Image files that are missing (checked at load, see ``check_images``) or
+    cannot be decoded. ``'skip'`` drops them at load, and a sample that fails
+    while training (corrupt file, or any exception of the pipeline) is logged,
+    counted and replaced by another random sample (MMEngine's ``max_refetch``
+    mechanism); after ``max_consecutive_bad`` failures in a row the run stops,
+    since that is a config or pipeline problem rather than bad data. ``'error'``
+    raises, naming the file. A test-mode (validation/test) dataset cannot
+    replace samples, so at fetch time it always raises; that is why it decodes
+    every image at load by default.
+``on_unlisted_category='skip'`` (or ``'error'``)
+    Objects whose class is not in the config's ``classes``. ``'skip'`` ignores
+    them, as MMDetection's datasets do, and logs the counts per class name.
+``check_images=None`` (auto), ``'none'``, ``'exists'`` or ``'decode'``
+    What is checked of every image file at load: auto is ``'exists'`` when
+    training and ``'decode'`` in test mode. ``'decode'`` decodes by content, so
+    a PNG named ``.jpg`` is fine.
+``clip_boxes=True``
+    Boxes partly outside the image are clipped to it (counted).
+``min_box_size=1.0``
+    Boxes narrower or shorter than this (px, after clipping) are dropped and
+    counted.
+
+A dataset left without any image is always an error. Images without boxes are
+counted; ``filter_cfg=dict(filter_empty_gt=True)`` drops them (also images whose
+only boxes were dropped as bad). Counts are logged with MMEngine's logger when
+loading ends; fetch-time skips are logged as they happen (per dataloader worker).
+
+The format's class implements :meth:`read_annotation_file`, recording problems in
+:attr:`report` (annotations) and :attr:`image_report` (image files it had to read).
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, List, Optional
+
+from mmengine.logging import print_log
+
+from ssd_ext.data.checks import (UNLISTED_CATEGORY, DataCheckError, DataReport,
+                                 check_policy, image_file_problem)
+
+CHECK_IMAGES = (None, 'none', 'exists', 'decode')
+
+
+class CheckedDataMixin:
+    """Validates a dataset's data at load and applies the bad-data policies.
+
+    Args:
+        on_bad_annotation: ``'skip'`` or ``'error'``, see the module docstring.
+        on_bad_image: ``'skip'`` or ``'error'``.
+        on_unlisted_category: ``'skip'`` or ``'error'``.
+        check_images: ``None`` (auto), ``'none'``, ``'exists'`` or ``'decode'``.
+        clip_boxes: Clip boxes partly outside the image to it.
+        min_box_size: Drop boxes smaller than this many pixels.
+        max_consecutive_bad: Fetch-time failures in a row that stop the run in
+            ``'skip'`` mode.
+        **kwargs: the MMDetection dataset's arguments.
+    """
+
+    def __init__(self, *args,
+                 on_bad_annotation: str = 'skip',
+                 on_bad_image: str = 'skip',
+                 on_unlisted_category: str = 'skip',
+                 check_images: Optional[str] = None,
+                 clip_boxes: bool = True,
+                 min_box_size: float = 1.0,
+                 max_consecutive_bad: int = 10,
+                 **kwargs) -> None:
+        self.on_bad_annotation = check_policy('on_bad_annotation', on_bad_annotation)
+        self.on_bad_image = check_policy('on_bad_image', on_bad_image)
+        self.on_unlisted_category = check_policy('on_unlisted_category',
+                                                 on_unlisted_category)
+        check_policy('check_images', check_images, CHECK_IMAGES)
+        self.check_images = check_images
+        self.clip_boxes = bool(clip_boxes)
+        if isinstance(min_box_size, bool) or not isinstance(min_box_size, (int, float)) \
+                or min_box_size < 0:
+            raise ValueError(f'min_box_size must be a number >= 0, got {min_box_size!r}')
+        self.min_box_size = float(min_box_size)
+        if isinstance(max_consecutive_bad, bool) or not isinstance(max_consecutive_bad, int) \
+                or max_consecutive_bad < 1:
+            raise ValueError(f'max_consecutive_bad must be an int >= 1, got '
+                             f'{max_consecutive_bad!r}')
+        self.max_consecutive_bad = max_consecutive_bad
+        self.bad_sample_count = 0  # fetch-time skips, in this process
+        self._consecutive_bad = 0
+        self.report: Optional[DataReport] = None
+        self.image_report: Optional[DataReport] = None
+        super().__init__(*args, **kwargs)
+
+    # ------------------------------------------------------------------ loading
+    def read_annotation_file(self) -> List[dict]:
+        """Data infos (MMDetection's keys) of the images the annotation file
+        lists and that have usable entries; sets ``report.listed``."""
+        raise NotImplementedError
+
+    def load_annotations(self) -> List[dict]:
+        """Reads and checks the annotation file without checking image files;
+        the problems are in :attr:`report` and :attr:`image_report` afterwards."""
+        self.report = DataReport(self.ann_file)
+        self.image_report = DataReport(self.ann_file)
+        return self.read_annotation_file()
+
+    def load_data_list(self) -> List[dict]:
+        data_list = self._check_image_files(self.load_annotations())
+        self._apply_policies(self.report.listed, data_list)
+        return data_list
+
+    def _resolved_check_images(self) -> str:
+        if self.check_images is None:
+            return 'decode' if self.test_mode else 'exists'
+        return self.check_images
+
+    def _check_image_files(self, data_list: List[dict]) -> List[dict]:
+        mode = self._resolved_check_images()
+        if mode == 'none' or not data_list:
+            return data_list
+        decode = mode == 'decode'
+
+        def problem(info: dict):
+            return image_file_problem(info['img_path'], decode, self.backend_args)
+
+        workers = min(8, os.cpu_count() or 1) if decode else 1
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                problems = list(pool.map(problem, data_list))
+        else:
+            problems = [problem(info) for info in data_list]
+        kept = []
+        for info, prob in zip(data_list, problems):
+            if prob is None:
+                kept.append(info)
+            else:
+                self.image_report.error(prob[0], self._image_where(info), prob[1])
+        return kept
+
+    def _image_where(self, info: dict) -> str:
+        return f'{info["img_path"]} (image id {info["img_id"]} in {self.ann_file})'
+
+    def _apply_policies(self, num_images: int, data_list: List[dict]) -> None:
+        """Raises for problems under an ``'error'`` policy, else logs counts."""
+        ann_errors, img_errors = self.report.errors, self.image_report.errors
+        unlisted = self.report.unlisted
+        messages = []
+        if ann_errors and self.on_bad_annotation == 'error':
+            messages.append("bad annotations (on_bad_annotation='error'):\n"
+                            + self.report.summary())
+        if img_errors and self.on_bad_image == 'error':
+            messages.append("bad image files (on_bad_image='error'):\n"
+                            + self.image_report.summary())
+        if unlisted and self.on_unlisted_category == 'error':
+            examples = self.report.note_examples.get(UNLISTED_CATEGORY, [])
+            messages.append(
+                f'{sum(unlisted.values())} annotations of categories not in '
+                f'classes {tuple(self.metainfo["classes"])} (on_unlisted_category='
+                f'\'error\'): {dict(unlisted)}\n  ' + '\n  '.join(examples))
+        if messages:
+            raise DataCheckError(
+                f'{type(self).__name__}({self.ann_file}): ' + '\n'.join(messages)
+                + '\nFix the data (tools/analysis/check_dataset.py lists every '
+                'problem) or set the policy to \'skip\' to drop them.')
+        if num_images and not data_list:
+            first = (img_errors or ann_errors or [None])[0]
+            raise DataCheckError(
+                f'{type(self).__name__}({self.ann_file}): none of its {num_images} '
+                f'images is usable (first problem: {first}); check data_root and '
+                f'data_prefix (now {dict(self.data_prefix)})')
+        self._load_message = self._summary(num_images, data_list)
+
+    def _summary(self, num_images: int, data_list: List[dict]) -> str:
+        parts = []
+        for what, report in (('bad annotations', self.report),
+                             ('images', self.image_report)):
+            errors = report.error_counts()
+            if errors:
+                parts.append(f'skipped {what}: ' + ', '.join(
+                    f'{n} {k}' for k, n in sorted(errors.items())))
+                parts += [f'  e.g. {f}' for f in report.errors[:5]]
+        if self.report.unlisted:
+            parts.append(f'ignored {sum(self.report.unlisted.values())} annotations of '
+                         f'categories not in classes: {dict(self.report.unlisted)}')
+        notes = {k: n for k, n in self.report.notes.items() if k != UNLISTED_CATEGORY}
+        if notes:
+            parts.append('notes: ' + ', '.join(f'{n} {k}' for k, n in sorted(notes.items())))
+        boxes = sum(len(d['instances']) for d in data_list)
+        head = (f'{type(self).__name__}({self.ann_file}): {len(data_list)} of '
+                f'{num_images} images, {boxes} boxes loaded')
+        return head + ('; ' + '\n'.join(parts) if parts else '')
+
+    def filter_data(self) -> List[dict]:
+        """``filter_empty_gt`` drops images left without boxes after the checks;
+        ``min_size`` drops images smaller than it, as MMDetection's datasets do."""
+        if self.test_mode or self.filter_cfg is None:
+            kept = self.data_list
+        else:
+            filter_empty_gt = self.filter_cfg.get('filter_empty_gt', False)
+            min_size = self.filter_cfg.get('min_size', 0)
+            kept = [d for d in self.data_list
+                    if not (filter_empty_gt and not d['instances'])
+                    and min(d['width'], d['height']) >= min_size]
+        message = getattr(self, '_load_message', None)
+        if message is not None:
+            dropped = len(self.data_list) - len(kept)
+            if dropped:
+                message += f'\n  filter_cfg dropped {dropped} images (no boxes or too small)'
+            problems = (self.report.errors or self.image_report.errors
+                        or self.report.unlisted)
+            print_log(message, logger='current',
+                      level=30 if problems else 20)  # WARNING / INFO
+            self._load_message = None
+        return kept
+
+    # ----------------------------------------------------------------- fetching
+    def prepare_data(self, idx: int) -> Any:
+        data_info = self.get_data_info(idx)
+        try:
+            data = self.pipeline(data_info)
+        except Exception as err:
+            return self._bad_sample(data_info, err)
+        self._consecutive_bad = 0
+        return data
+
+    def _bad_sample(self, data_info: dict, err: Exception) -> None:
+        img_path = data_info.get('img_path')
+        problem = image_file_problem(img_path, True, self.backend_args)
+        if problem:
+            what = problem[0] + (f' ({problem[1]})' if problem[1] else '')
+        else:
+            what = f'the pipeline failed: {type(err).__name__}: {err}'
+        where = self._image_where(data_info)
+        if self.test_mode or self.on_bad_image == 'error':
+            mode = 'test mode' if self.test_mode else "on_bad_image='error'"
+            raise DataCheckError(f'{where}: {what} ({mode}; run '
+                                 f'tools/analysis/check_dataset.py to find every '
+                                 f'bad image)') from err
+        self.bad_sample_count += 1
+        self._consecutive_bad += 1
+        if self._consecutive_bad >= self.max_consecutive_bad:
+            raise DataCheckError(
+                f'{self._consecutive_bad} samples failed in a row (last: {where}: '
+                f'{what}); that is not a few bad images but a data path, config or '
+                f'pipeline problem') from err
+        print_log(f'skipping sample {where}: {what}; another sample replaces it '
+                  f'({self.bad_sample_count} skipped so far in this process)',
+                  logger='current', level=30)
+        return None
+
+
+__all__ = ['CheckedDataMixin', 'CHECK_IMAGES']

@@ -1,0 +1,168 @@
+"""``CheckedVOCDataset``: MMDetection's ``VOCDataset`` with the data policy of COCO data.
+
+MMDetection's ``VOCDataset`` crashes on a malformed or missing XML file with a
+bare ``ParseError``/``FileNotFoundError`` (or ``AttributeError`` for an object
+without ``<bndbox>``), keeps a box drawn as a click (``xmax == xmin``: zero
+width, an infinite log in SSD's box encoding), silently ignores class names it
+does not know (a typo drops every box of that class), and a corrupt image stops
+the run mid-way. This dataset reads the same files through the checks of
+:mod:`ssd_ext.data.checks` and the policies of
+:class:`~ssd_ext.data.checked_dataset.CheckedDataMixin` (the arguments of
+:class:`CheckedCocoDataset`: ``on_bad_annotation``, ``on_bad_image``,
+``on_unlisted_category``, ``check_images``, ``clip_boxes``, ``min_box_size``,
+``max_consecutive_bad``). For VOC XML:
+
+``on_bad_annotation``
+    An XML file that is missing or not valid XML, or an image id listed twice
+    (the image is dropped); an ``<object>`` without ``<name>`` or ``<bndbox>``,
+    a ``<difficult>`` that is not an integer, coordinates missing or not
+    numbers, NaN/inf, ``xmax <= xmin`` or ``ymax <= ymin``, or a box entirely
+    outside the image (the box is dropped).
+``on_unlisted_category``
+    Objects whose ``<name>`` is not in the config's ``classes``.
+``on_bad_image``
+    As for COCO; also an image whose size had to be read from it (see below)
+    and that cannot be read.
+
+Always errors: a missing or empty split file (``ann_file``, e.g.
+``ImageSets/Main/trainval.txt``) and a dataset left without any image.
+
+Boxes are MMDetection's: ``(xmin - 1, ymin - 1, xmax - 1, ymax - 1)`` of VOC's
+1-based inclusive pixel indices, which ``VOCMetric`` evaluates with its legacy
+``+ 1`` widths; coordinates are kept as written (``VOCDataset`` truncates them to
+integers). ``difficult`` objects and, with ``filter_cfg.bbox_min_size``, boxes
+smaller than it get ``ignore_flag=1`` as in ``VOCDataset``. Where ``<size>`` is
+missing or invalid the image's own size is read from its header (counted as a
+note). On clean data the dataset loads what ``VOCDataset`` loads.
+"""
+import io
+import os.path as osp
+from typing import List, Optional, Tuple
+
+from mmdet.datasets import VOCDataset
+from mmengine import fileio
+
+from ssd_ext.data.checked_dataset import CheckedDataMixin
+from ssd_ext.data.checks import (CORRUPT_IMAGE, DUPLICATE_IMAGE, BoxCheck, DataCheckError,
+                                 ObjectEntry, Problem, check_xywh, collect_instances,
+                                 image_file_problem)
+from ssd_ext.data.voc_xml import (MISSING_XML, VOCObject, parse_objects, parse_xml,
+                                  xml_image_size)
+from ssd_ext.registry import DATASETS
+
+NO_XML_SIZE = 'no valid <size> in the XML (size read from the image)'
+
+
+def check_voc_box(box: Tuple[float, float, float, float], width: float, height: float,
+                  clip: bool = True, min_size: float = 1.0) -> BoxCheck:
+    """Checks a VOC ``(xmin, ymin, xmax, ymax)`` box (1-based inclusive pixel
+    indices) against a ``width`` x ``height`` image; the kept box is
+    MMDetection's ``(xmin - 1, ymin - 1, xmax - 1, ymax - 1)``."""
+    xmin, ymin, xmax, ymax = box
+    detail = f'bndbox=({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})'
+    return check_xywh(xmin - 1, ymin - 1, xmax - xmin, ymax - ymin, width, height,
+                      clip, min_size, detail)
+
+
+def read_image_ids(path: str, backend_args: Optional[dict] = None) -> List[str]:
+    """Image ids of a split file (one per line, blank lines skipped); a missing
+    or empty file raises naming it."""
+    if not fileio.exists(path, backend_args=backend_args):
+        raise FileNotFoundError(f'annotation file not found: {path}')
+    text = fileio.get_text(path, backend_args=backend_args)
+    ids = [line.strip() for line in text.splitlines() if line.strip()]
+    if not ids:
+        raise DataCheckError(f'annotation file {path} is empty (no image ids)')
+    return ids
+
+
+def _image_size(path: str, backend_args: Optional[dict]
+                ) -> Tuple[Optional[Tuple[int, int]], Problem]:
+    """``(width, height)`` from the image file's header, or ``None`` and the
+    file's problem."""
+    from PIL import Image
+    problem = image_file_problem(path, decode=False, backend_args=backend_args)
+    if problem:
+        return None, problem
+    try:
+        with Image.open(io.BytesIO(fileio.get(path, backend_args=backend_args))) as img:
+            return img.size, None
+    except Exception as err:  # PIL's UnidentifiedImageError, OSError and friends
+        return None, (CORRUPT_IMAGE, f'{type(err).__name__}: {err}')
+
+
+@DATASETS.register_module()
+class CheckedVOCDataset(CheckedDataMixin, VOCDataset):
+    """``VOCDataset`` that validates its data and applies a bad-data policy.
+
+    Args: the policies of :class:`CheckedDataMixin` and ``VOCDataset``'s
+    arguments (``img_subdir``, ``ann_subdir``, ...), all by keyword.
+    """
+
+    def read_annotation_file(self) -> List[dict]:
+        img_ids = read_image_ids(self.ann_file, self.backend_args)
+        self.report.listed = len(img_ids)
+        self.cat2label = {name: i for i, name in enumerate(self.metainfo['classes'])}
+        data_list, seen = [], set()
+        for img_id in img_ids:
+            if img_id in seen:
+                self.report.error(DUPLICATE_IMAGE, f'{self.ann_file} image id {img_id}')
+                continue
+            seen.add(img_id)
+            info = self.parse_data_info(dict(
+                img_id=img_id, file_name=osp.join(self.img_subdir, f'{img_id}.jpg'),
+                xml_path=osp.join(self.sub_data_root, self.ann_subdir, f'{img_id}.xml')))
+            if info is not None:
+                data_list.append(info)
+        return data_list
+
+    def parse_data_info(self, img_info: dict) -> Optional[dict]:
+        """The data info of one image (``img_id``, ``file_name``, ``xml_path``),
+        or ``None`` where its XML or, lacking a size, its image is unusable."""
+        xml_path = img_info['xml_path']
+        data_info = dict(img_path=osp.join(self.sub_data_root, img_info['file_name']),
+                         img_id=img_info['img_id'], xml_path=xml_path)
+        if not fileio.exists(xml_path, backend_args=self.backend_args):
+            self.report.error(MISSING_XML, xml_path)
+            return None
+        root = parse_xml(fileio.get(xml_path, backend_args=self.backend_args))
+        if isinstance(root, tuple):
+            self.report.error(root[0], xml_path, root[1])
+            return None
+        size = xml_image_size(root)
+        if size is None:
+            size, problem = _image_size(data_info['img_path'], self.backend_args)
+            if problem:
+                self.image_report.error(problem[0], self._image_where(data_info),
+                                        problem[1])
+                return None
+            self.report.note(NO_XML_SIZE, xml_path)
+        data_info['width'], data_info['height'] = size
+        data_info['instances'] = collect_instances(
+            self._objects(root, xml_path, *size), self.cat2label, self.report, xml_path)
+        return data_info
+
+    def _objects(self, root, xml_path: str, width: int, height: int) -> List[ObjectEntry]:
+        """The usable ``<object>`` elements as entries to check; malformed ones
+        are recorded in the report."""
+        entries = []
+        for index, parsed in enumerate(parse_objects(root), 1):
+            where = f'{xml_path} object {index}'
+            if not isinstance(parsed, VOCObject):
+                self.report.error(parsed[0], where, parsed[1])
+                continue
+            entries.append(ObjectEntry(
+                where=where, category=parsed.name,
+                check=check_voc_box(parsed.box, width, height, self.clip_boxes,
+                                    self.min_box_size),
+                ignore_flag=int(parsed.difficult or self._too_small(parsed.box))))
+        return entries
+
+    def _too_small(self, box: Tuple[float, float, float, float]) -> bool:
+        """``filter_cfg.bbox_min_size``: VOCDataset's rule for ignored small boxes."""
+        min_size = self.bbox_min_size
+        return min_size is not None and (box[2] - box[0] < min_size
+                                         or box[3] - box[1] < min_size)
+
+
+__all__ = ['CheckedVOCDataset', 'check_voc_box', 'read_image_ids']
