@@ -50,3 +50,16 @@ def test_frozen_stages_cover_whole_stages():
     # conv1_1 ... conv3_3: 7 convs, weight and bias each
     assert len(frozen) == 14
     assert all(p.requires_grad for n, p in backbone.named_parameters() if n not in frozen)
+
+
+def test_widen_factor_scales_every_layer_and_keeps_the_map_sizes():
+    full, quarter = VGG16ReducedFC(), VGG16ReducedFC(widen_factor=0.25)
+    full_convs = [m for m in full.features if isinstance(m, nn.Conv2d)]
+    quarter_convs = [m for m in quarter.features if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels // 4 for c in full_convs] == [c.out_channels for c in quarter_convs]
+    params = sum(p.numel() for p in quarter.parameters())
+    assert params < sum(p.numel() for p in full.parameters()) / 12
+    conv4_3, fc7 = quarter(torch.randn(1, 3, 160, 160))
+    assert conv4_3.shape == (1, 128, 20, 20) and fc7.shape == (1, 256, 10, 10)
+    with pytest.raises(ValueError, match='widen_factor must be positive'):
+        VGG16ReducedFC(widen_factor=0)

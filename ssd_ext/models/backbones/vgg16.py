@@ -31,15 +31,18 @@ class VGG16ReducedFC(BaseModule):
         norm_cfg: Norm layer after every conv (e.g. ``dict(type='BN')``) so the
             network trains from scratch; ``None`` (default) is the paper's VGG.
         frozen_stages: Stages (1-5) whose parameters are frozen, from the input.
+        widen_factor: Multiplies every layer's channels (rounded, at least 8):
+            0.25 costs about 1/16 of the paper's compute, for small CPU jobs
+            such as the quickstart; 1 (default) is the paper's VGG16.
         init_cfg: Typically ``dict(type='Pretrained', checkpoint=PATH)`` with a
             file from ``tools/model_converters/vgg16_to_ssd_ext.py``.
 
-    Shapes: input [B, 3, H, W]; outputs conv4_3 [B, 512, ceil(H/8), ...] and fc7
-    [B, 1024, ceil(H/16), ...].
+    Shapes: input [B, 3, H, W]; outputs conv4_3 [B, 512 w, ceil(H/8), ...] and fc7
+    [B, 1024 w, ceil(H/16), ...] for ``widen_factor`` w.
     """
 
     def __init__(self, norm_cfg: Optional[dict] = None, frozen_stages: int = 0,
-                 init_cfg: Optional[dict] = None) -> None:
+                 widen_factor: float = 1.0, init_cfg: Optional[dict] = None) -> None:
         if init_cfg is None:
             init_cfg = [dict(type='Kaiming', layer='Conv2d', nonlinearity='relu'),
                         dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'],
@@ -47,11 +50,18 @@ class VGG16ReducedFC(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if not 0 <= frozen_stages <= len(VGG16_STAGES):
             raise ValueError(f'frozen_stages must be in [0, 5], got {frozen_stages!r}')
+        if not widen_factor > 0:
+            raise ValueError(f'widen_factor must be positive, got {widen_factor!r}')
         self.frozen_stages = frozen_stages
+
+        def width(channels: int) -> int:
+            return max(8, round(channels * widen_factor))
+
         layers: List[nn.Module] = []
         self.stage_ends: List[int] = []
         in_ch = 3
         for stage, (name, num_convs, ch) in enumerate(VGG16_STAGES):
+            ch = width(ch)
             for _ in range(num_convs):
                 layers += conv_norm_relu(in_ch, ch, 3, padding=1, norm_cfg=norm_cfg)
                 in_ch = ch
@@ -62,9 +72,10 @@ class VGG16ReducedFC(BaseModule):
                 pool = CeilMaxPool2x2() if stage < 4 else nn.MaxPool2d(3, 1, 1)  # pool5
                 layers.insert(len(layers) - 1, pool)
             self.stage_ends.append(len(layers))
-        layers += conv_norm_relu(512, 1024, 3, padding=6, dilation=6,
+        fc = width(1024)
+        layers += conv_norm_relu(in_ch, fc, 3, padding=6, dilation=6,
                                  norm_cfg=norm_cfg)  # fc6
-        layers += conv_norm_relu(1024, 1024, 1, norm_cfg=norm_cfg)  # fc7
+        layers += conv_norm_relu(fc, fc, 1, norm_cfg=norm_cfg)  # fc7
         self.features = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
