@@ -8,9 +8,12 @@
 # - the shorter VOC schedule: lr 1e-3 for 40k iterations, 1e-4 and 1e-5 for 10k each.
 # Unlike MMDetection's voc0712.py no bbox_min_size is set: it would mark every box
 # under 32 px as ignored, and SSD trains on small boxes too.
+# VOCDataset that checks every XML, box and image at load with the policies of the
+# COCO configs (README, bad data): bad boxes and unknown class names are skipped
+# and counted, unreadable images replaced and logged.
 _base_ = './ssd300.py'
 
-dataset_type = 'VOCDataset'
+dataset_type = 'CheckedVOCDataset'
 data_root = 'data/VOCdevkit/'
 backend_args = None
 
@@ -50,8 +53,8 @@ val_dataloader = dict(
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
-# VOC2007's 11-point interpolated AP.
-val_evaluator = dict(_delete_=True, type='VOCMetric', metric='mAP',
+# VOC2007's 11-point interpolated AP; VOCMetric's mAP plus each class's AP.
+val_evaluator = dict(_delete_=True, type='ClasswiseVOCMetric', metric='mAP',
                      eval_mode='11points')
 test_evaluator = val_evaluator
 

@@ -8,6 +8,6 @@ from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
 
 allow_mmengine_checkpoint_types()
 
-from ssd_ext import data, engine, models  # noqa: E402,F401  (registers modules)
+from ssd_ext import data, engine, evaluation, models  # noqa: E402,F401  (registers modules)
 
 __version__ = '0.1.0'

@@ -1,6 +1,10 @@
 import json
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
+from typing import Dict, List
 
 import pytest
 from mmengine.registry import init_default_scope
@@ -55,3 +59,28 @@ def bccd_coco(shared_data, tmp_path_factory) -> Path:
         (root / 'annotations' / f'{split}.json').write_text(json.dumps(coco))
     (root / 'JPEGImages').symlink_to(voc / 'JPEGImages', target_is_directory=True)
     return root
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def tool_env(path: Path) -> Dict[str, str]:
+    """Environment of a tools/ subprocess: one thread per process, a free
+    torchrun port, this interpreter, ``path`` on PYTHONPATH (for modules a
+    config imports)."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(free_port()),
+               PYTHON=sys.executable)
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (str(path), env.get('PYTHONPATH')) if p)
+    return env
+
+
+def run_tool(cmd: List[str], env: Dict[str, str], cwd: Path) -> str:
+    """Runs ``cmd``; its output (stdout and stderr), which must end in exit code 0."""
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, f'{cmd} failed ({proc.returncode}):\n{proc.stdout[-6000:]}'
+    return proc.stdout

@@ -179,7 +179,7 @@ def test_voc0712():
     assert gen.min_sizes == [30, 60, 111, 162, 213, 264]
     assert gen.max_sizes == [60, 111, 162, 213, 264, 315]
     for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
-        assert evaluator.to_dict() == dict(type='VOCMetric', metric='mAP',
+        assert evaluator.to_dict() == dict(type='ClasswiseVOCMetric', metric='mAP',
                                            eval_mode='11points')
     # Shorter VOC schedule: 40k + 10k + 10k iterations.
     assert cfg.train_cfg.max_iters == 60000
@@ -192,7 +192,8 @@ def test_voc0712():
 
 
 def test_voc0712_datasets_accept_their_args():
-    """07+12 trainval and 07 test build as MMDetection datasets (lazily: no files)."""
+    """07+12 trainval and 07 test build as checked VOC datasets (lazily: no files)."""
+    from mmdet.datasets import VOCDataset
     cfg = load('ssd300_voc0712.py')
     train = copy.deepcopy(cfg.train_dataloader.dataset)
     assert train.type == 'ConcatDataset'
@@ -200,6 +201,8 @@ def test_voc0712_datasets_accept_their_args():
         sub.lazy_init = True
     train.lazy_init = True
     train_set = DATASETS.build(train)
+    assert all(type(d).__name__ == 'CheckedVOCDataset' and isinstance(d, VOCDataset)
+               for d in train_set.datasets)
     years = [d.metainfo['dataset_type'] for d in train_set.datasets]
     assert years == ['VOC2007', 'VOC2012']
     assert [Path(d.ann_file).as_posix() for d in train_set.datasets] == [

@@ -1,8 +1,11 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
 
-Prints the COCO table (AP, AP50, AP75, APs, APm, APl) and writes all metrics to
-``WORK_DIR/metrics.json``. The checkpoint is loaded weights-only: a file that
-carries other pickled objects is refused rather than run.
+Writes all metrics to ``WORK_DIR/metrics.json`` and prints the table that fits
+each evaluator (``ssd_ext/utils/report.py``): COCO's AP, AP50, AP75, APs, APm,
+APl; Pascal VOC's mAP with per-class AP (11-point or area, as configured); both
+when both are configured; a plain key/value table for other metrics. The
+checkpoint is loaded weights-only: a file that carries other pickled objects is
+refused rather than run.
 """
 import argparse
 import json
@@ -11,7 +14,7 @@ import os.path as osp
 
 from ssd_ext.engine.launch import add_runner_args, build_runner, destroy_dist, load_config
 from ssd_ext.utils.checkpoint import safe_load
-from ssd_ext.utils.report import format_coco_table
+from ssd_ext.utils.report import format_metrics, jsonable_metrics, voc_eval_modes
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,12 +58,13 @@ def main() -> None:
     try:
         metrics = runner.test()
         if runner.rank == 0:
-            print(format_coco_table(metrics, title=osp.basename(args.config)))
+            # Written before the table is formatted: the numbers are never lost.
             os.makedirs(cfg.work_dir, exist_ok=True)
             out = osp.join(cfg.work_dir, 'metrics.json')
             with open(out, 'w') as f:
-                json.dump({k: float(v) if isinstance(v, (int, float)) else v
-                           for k, v in metrics.items()}, f, indent=2)
+                json.dump(jsonable_metrics(metrics), f, indent=2, default=str)
+            print(format_metrics(metrics, title=osp.basename(args.config),
+                                 voc_eval_modes=voc_eval_modes(runner.test_evaluator.metrics)))
             print(f'metrics written to {out}')
     finally:
         destroy_dist()

@@ -193,6 +193,15 @@ def test_plot_curves(repo_root, trained, tmp_path):
     assert img.std() > 10  # not a blank canvas
 
 
+def test_plot_curves_picks_the_logged_keys(repo_root, trained, tmp_path):
+    proc = run(repo_root, 'tools/analysis/plot_curves.py', trained, '--out',
+               tmp_path / 'default.png', timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    picked = [line.split(' [')[0].strip() for line in proc.stdout.splitlines()
+              if ' points, ' in line]
+    assert picked == ['loss', 'loss_cls', 'loss_bbox', 'coco/bbox_mAP', 'coco/bbox_mAP_50']
+
+
 def test_plot_curves_errors(repo_root, tmp_path):
     proc = run(repo_root, 'tools/analysis/plot_curves.py', tmp_path, timeout=120)
     assert proc.returncode != 0 and 'scalars.json' in proc.stderr

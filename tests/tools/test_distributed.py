@@ -8,16 +8,12 @@ The checkpoint is then evaluated by ``tools/dist_test.sh`` on two processes and
 by ``tools/test.py`` in one, which must agree.
 """
 import json
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
 
 import pytest
 import torch
-from conftest import coco_subset
+from conftest import coco_subset, run_tool, tool_env
 
 TABLE_HEADER = '| Model | AP | AP50 | AP75 | APs | APm | APl |'
 NUM_PROCS = 2
@@ -73,19 +69,6 @@ log_processor = dict(window_size=1)
 '''
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _run(cmd: List[str], env: Dict[str, str], cwd: Path) -> str:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
-    assert proc.returncode == 0, f'{cmd} failed ({proc.returncode}):\n{proc.stdout[-6000:]}'
-    return proc.stdout
-
-
 @pytest.fixture(scope='module')
 def bccd_small(bccd_coco, repo_root, tmp_path_factory) -> Path:
     """tmp dir with a 4-image train and val BCCD subset, config and hook module."""
@@ -100,22 +83,14 @@ def bccd_small(bccd_coco, repo_root, tmp_path_factory) -> Path:
     return root
 
 
-def _env(root: Path) -> Dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()),
-               PYTHON=sys.executable)
-    env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (str(root), env.get('PYTHONPATH')) if p)
-    return env
-
-
 def test_two_process_cpu_train_then_test(bccd_small, repo_root):
     root = bccd_small
     cfg = str(root / 'ssd300_bccd_tiny.py')
     train_dir = root / 'train'
     # Run from tmp_path, not the repo: the scripts must find tools/ themselves.
-    out = _run([str(repo_root / 'tools/dist_train.sh'), cfg, str(NUM_PROCS),
-                '--work-dir', str(train_dir), '--amp',
-                '--cfg-options', 'randomness.seed=0'], _env(root), cwd=root)
+    out = run_tool([str(repo_root / 'tools/dist_train.sh'), cfg, str(NUM_PROCS),
+                    '--work-dir', str(train_dir), '--amp',
+                    '--cfg-options', 'randomness.seed=0'], tool_env(root), cwd=root)
     assert 'Iter(train) [2/2]' in out, out[-3000:]
 
     start = [torch.load(train_dir / f'params_start_rank{r}.pth') for r in range(NUM_PROCS)]
@@ -138,12 +113,12 @@ def test_two_process_cpu_train_then_test(bccd_small, repo_root):
         assert torch.equal(state[n], end[0]['params'][n]), n
 
     dist_dir, single_dir = root / 'dist_test', root / 'single_test'
-    out = _run([str(repo_root / 'tools/dist_test.sh'), cfg, str(ckpt), str(NUM_PROCS),
-                '--work-dir', str(dist_dir)], _env(root), cwd=root)
+    out = run_tool([str(repo_root / 'tools/dist_test.sh'), cfg, str(ckpt), str(NUM_PROCS),
+                    '--work-dir', str(dist_dir)], tool_env(root), cwd=root)
     assert TABLE_HEADER in out, out[-3000:]
     assert out.count(TABLE_HEADER) == 1, 'only rank 0 prints the table'
-    out = _run([sys.executable, str(repo_root / 'tools/test.py'), cfg, str(ckpt),
-                '--work-dir', str(single_dir)], _env(root), cwd=root)
+    out = run_tool([sys.executable, str(repo_root / 'tools/test.py'), cfg, str(ckpt),
+                    '--work-dir', str(single_dir)], tool_env(root), cwd=root)
     assert TABLE_HEADER in out, out[-3000:]
 
     dist_metrics = json.loads((dist_dir / 'metrics.json').read_text())

@@ -1,7 +1,7 @@
 """Plot a run's logged losses and validation metrics over iterations.
 
-``python tools/analysis/plot_curves.py WORK_DIR [--keys loss loss_cls loss_bbox
-coco/bbox_mAP coco/bbox_mAP_50] [--out curves.png] [--all-runs]``
+``python tools/analysis/plot_curves.py WORK_DIR [--keys KEY ...] [--out curves.png]
+[--all-runs]``
 
 Reads what MMEngine's ``LocalVisBackend`` writes,
 ``WORK_DIR/<timestamp>/vis_data/scalars.json`` (one JSON object per line):
@@ -11,12 +11,18 @@ the ``scalars.json`` itself. By default the latest run is plotted;
 ``--all-runs`` joins every run in WORK_DIR in time order (a resumed run logs
 in a new timestamp folder and continues the iteration count).
 
+Without ``--keys`` the keys are picked from what the run logged: the losses
+``loss``, ``loss_cls``, ``loss_bbox`` and each evaluator's headline metrics,
+COCO's ``<prefix>/bbox_mAP`` and ``bbox_mAP_50``, Pascal VOC's
+``<prefix>/mAP`` (whatever the prefix); if none of those was logged, every
+validation key.
+
 The PNG (default ``WORK_DIR/curves.png``) has one panel for the training keys
 and one for the validation keys. A validation record is placed at the
 iteration of the training record logged just before it: with MMEngine's
 default ``LoggerHook(log_metric_by_epoch=True)`` an iteration-based run logs
-validation metrics at ``step`` = epoch = 0. COCO's ``-1`` (no objects of that
-size) is left out.
+validation metrics at ``step`` = epoch = 0. A validation value of ``-1`` (COCO's
+and ``ClasswiseVOCMetric``'s "no objects of that size/class") is left out.
 
 TensorBoard: MMEngine's ``TensorboardVisBackend`` logs the same scalars for
 TensorBoard when a config sets::
@@ -40,7 +46,9 @@ import sys
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
-DEFAULT_KEYS = ['loss', 'loss_cls', 'loss_bbox', 'coco/bbox_mAP', 'coco/bbox_mAP_50']
+TRAIN_KEYS = ('loss', 'loss_cls', 'loss_bbox')
+# Headline validation metrics by name after the prefix: CocoMetric's, VOCMetric's.
+HEADLINE_METRICS = ('bbox_mAP', 'bbox_mAP_50', 'mAP')
 
 Series = Dict[str, Tuple[List[float], List[float]]]
 
@@ -48,8 +56,9 @@ Series = Dict[str, Tuple[List[float], List[float]]]
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Plot training curves of a run')
     parser.add_argument('work_dir', help='work dir, a run folder or a scalars.json')
-    parser.add_argument('--keys', nargs='+', default=DEFAULT_KEYS,
-                        help='scalars to plot (training and validation keys)')
+    parser.add_argument('--keys', nargs='+',
+                        help='scalars to plot (training and validation keys; default: '
+                        'the losses and headline metrics the run logged)')
     parser.add_argument('--out', help='output PNG (default: WORK_DIR/curves.png)')
     parser.add_argument('--all-runs', action='store_true',
                         help='join all timestamped runs in WORK_DIR, oldest first')
@@ -99,12 +108,19 @@ def read_series(files: List[str]) -> Tuple[Series, Series]:
                 for key, value in rec.items():
                     if key in ('iter', 'step', 'epoch') or not isinstance(value, (int, float)):
                         continue
-                    if target is val and key.startswith('coco/') and value == -1:
+                    if target is val and value == -1:
                         continue
                     xs, ys = target.setdefault(key, ([], []))
                     xs.append(x)
                     ys.append(float(value))
     return train, val
+
+
+def default_keys(train: Series, val: Series) -> List[str]:
+    """The logged losses of ``TRAIN_KEYS`` and the validation keys whose name
+    after the prefix is a headline metric, else every validation key."""
+    headline = [k for k in val if k.rpartition('/')[2] in HEADLINE_METRICS]
+    return [k for k in TRAIN_KEYS if k in train] + (headline or list(val))
 
 
 def plot(train: Series, val: Series, keys: List[str], out: str, title: str
@@ -143,14 +159,15 @@ def main() -> int:
     except FileNotFoundError as err:
         sys.exit(f'error: {err}')
     train, val = read_series(files)
-    if not any(k in train or k in val for k in args.keys):
+    keys = args.keys or default_keys(train, val)
+    if not any(k in train or k in val for k in keys):
         available = sorted(set(train) | set(val))
-        sys.exit(f'error: none of {args.keys} is logged in {", ".join(files)}; '
+        sys.exit(f'error: none of {keys} is logged in {", ".join(files)}; '
                  f'available: {available}')
     base = args.work_dir if osp.isdir(args.work_dir) else osp.dirname(args.work_dir)
     out = args.out or osp.join(base, 'curves.png')
     title = args.title or osp.basename(osp.normpath(base))
-    found = plot(train, val, args.keys, out, title)
+    found = plot(train, val, keys, out, title)
     print(f'read {", ".join(files)}')
     for key, where in found.items():
         if where == 'missing':

@@ -1,0 +1,3 @@
+from ssd_ext.evaluation.voc_metric import ClasswiseVOCMetric
+
+__all__ = ['ClasswiseVOCMetric']
