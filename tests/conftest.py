@@ -34,6 +34,16 @@ def _mmdet_scope():
     init_default_scope('mmdet')
 
 
+@pytest.fixture
+def logs(monkeypatch):
+    """Messages the checked datasets log through MMEngine's print_log."""
+    records = []
+    import ssd_ext.data.checked_dataset as module
+    monkeypatch.setattr(module, 'print_log',
+                        lambda msg, logger=None, level=20: records.append((level, msg)))
+    return records
+
+
 def coco_subset(src: Path, dst: Path, num_images: int) -> Path:
     """Writes the first ``num_images`` images of COCO json ``src`` (with their
     boxes) to ``dst``."""

@@ -94,16 +94,6 @@ def bad_copy(shared_data, tmp_path) -> BadCopy:
     return copy
 
 
-@pytest.fixture
-def logs(monkeypatch):
-    """Messages ``CheckedCocoDataset`` logs through MMEngine's print_log."""
-    records = []
-    import ssd_ext.data.checked_dataset as module
-    monkeypatch.setattr(module, 'print_log',
-                        lambda msg, logger=None, level=20: records.append((level, msg)))
-    return records
-
-
 def build(cfg: dict):
     from mmdet.registry import DATASETS
     return DATASETS.build(cfg)

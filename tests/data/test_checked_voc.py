@@ -96,16 +96,6 @@ def build(voc: Path, **kwargs) -> CheckedVOCDataset:
     return DATASETS.build(cfg)
 
 
-@pytest.fixture
-def logs(monkeypatch):
-    """Messages the checked datasets log through MMEngine's print_log."""
-    records = []
-    import ssd_ext.data.checked_dataset as module
-    monkeypatch.setattr(module, 'print_log',
-                        lambda msg, logger=None, level=20: records.append((level, msg)))
-    return records
-
-
 def loaded(ds) -> dict:
     """``{img_id: data info}`` of a dataset."""
     return {info['img_id']: info for info in (ds.get_data_info(i) for i in range(len(ds)))}
