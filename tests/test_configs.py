@@ -238,7 +238,8 @@ def _cfg_from_train_script(monkeypatch, tmp_path, *flags) -> Config:
         def train(self):
             captured['trained'] = True
 
-    def fake_build_runner(cfg, amp=False, training=True, channels_last=False):
+    def fake_build_runner(cfg, amp=False, training=True, channels_last=False,
+                          amp_dtype='auto'):
         captured['cfg'] = cfg
         return _NoTraining()
 
