@@ -1,10 +1,28 @@
 #!/usr/bin/env bash
 # Creates .venv/ with the pinned stack on first use; a no-op afterwards while
 # setup.cfg and this script are unchanged (mmcv is never rebuilt needlessly).
-#   SSD_EXT_TORCH  torch requirement used when .venv has no torch
-#                  (default torch==2.13.0, the CPU build on this project's machines).
+#
+#   bash tools/bootstrap.sh [--wheelhouse DIR]
+#
+#   --wheelhouse DIR  offline: install only from the wheels and sdists in DIR
+#                     (no package index; README "GPU machines" says how to fill
+#                     it). A new .venv then sees the system's packages, so a
+#                     CUDA torch installed there is kept.
+#   SSD_EXT_TORCH     torch requirement used when .venv has no torch
+#                     (default torch==2.13.0, the CPU build on this project's machines).
+#   FORCE_CUDA=1      build mmcv's CUDA ops too (needs nvcc and a CUDA torch;
+#                     TORCH_CUDA_ARCH_LIST=9.0 builds for one architecture only).
+#
+# Each step prints how long it took; mmcv's ops build is most of a first run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WHEELHOUSE=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --wheelhouse) WHEELHOUSE=$(cd "${2:?--wheelhouse needs a folder}" && pwd); shift 2 ;;
+        *) echo "usage: bash tools/bootstrap.sh [--wheelhouse DIR]" >&2; exit 2 ;;
+    esac
+done
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 STAMP="$VENV/.ssd_ext_installed"
@@ -13,22 +31,46 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     exit 0
 fi
 echo "[bootstrap] setting up $VENV (first run, or setup.cfg changed)"
-[ -x "$PY" ] || "${PYTHON:-python3}" -m venv "$VENV"
-pip_install() { "$PY" -m pip install --disable-pip-version-check "$@"; }
-"$PY" -c "import torch" 2>/dev/null || pip_install "${SSD_EXT_TORCH:-torch==2.13.0}"
+
+index_args=()
+venv_args=()
+if [ -n "$WHEELHOUSE" ]; then
+    index_args=(--no-index --find-links "$WHEELHOUSE")
+    venv_args=(--system-site-packages)
+    echo "[bootstrap] offline: installing from $WHEELHOUSE only"
+fi
+pip_install() { "$PY" -m pip install --disable-pip-version-check "${index_args[@]}" "$@"; }
+timed() {  # timed LABEL COMMAND...: runs it, then prints LABEL and its seconds
+    local label=$1 start=$SECONDS
+    shift
+    "$@"
+    echo "[bootstrap] $label: $((SECONDS - start)) s"
+}
+
+[ -x "$PY" ] || timed "venv" "${PYTHON:-python3}" -m venv "${venv_args[@]}" "$VENV"
+"$PY" -c "import torch" 2>/dev/null || timed "torch" pip_install "${SSD_EXT_TORCH:-torch==2.13.0}"
 # mmcv 2.1.0's setup.py imports pkg_resources (gone in setuptools 81), so it is
 # built without build isolation against the setuptools pinned here.
-pip_install "setuptools==80.9.0" wheel
+timed "setuptools" pip_install "setuptools==80.9.0"
 if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev/null; then
     reinstall=()
     # An mmcv that is installed but whose ops fail to load was built against
     # another torch: rebuild it, bypassing the cached wheel.
     "$PY" -c "import mmcv" 2>/dev/null && reinstall=(--force-reinstall --no-deps --no-cache-dir)
-    echo "[bootstrap] building mmcv 2.1.0 with its ops (about 10 minutes on 2 cores)"
-    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-        pip_install --no-build-isolation "${reinstall[@]}" mmcv==2.1.0
+    echo "[bootstrap] building mmcv 2.1.0 with its ops (5-10 minutes on 2 cores)"
+    # -g0: Python's own CFLAGS ask for debug info, which for ~80 files that each
+    # include all of torch's headers is a large share of the compile time.
+    CFLAGS="${CFLAGS:-} -g0" MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+        timed "mmcv build" pip_install --no-build-isolation "${reinstall[@]}" mmcv==2.1.0
 fi
-pip_install --no-build-isolation -e "$ROOT[tests]"
+if [ -n "$WHEELHOUSE" ]; then
+    # Test tools (pytest, onnx, onnxruntime) only if the wheelhouse has them.
+    timed "ssd_ext" pip_install --no-build-isolation -e "$ROOT"
+    "$PY" -c "import pytest" 2>/dev/null || pip_install pytest 2>/dev/null \
+        || echo "[bootstrap] no pytest in $WHEELHOUSE: the test suite needs it"
+else
+    timed "ssd_ext" pip_install --no-build-isolation -e "$ROOT[tests]"
+fi
 "$PY" -c "import ssd_ext, mmdet, mmcv.ops; from mmcv.ops import batched_nms"
 echo "$want" > "$STAMP"
 echo "[bootstrap] done"
