@@ -59,10 +59,17 @@ def test_step_skipped_by_loss_scaler_leaves_weights_and_next_step_is_unfused(
     cfg = Config.fromfile(str(repo_root / config))
     cfg.optim_wrapper.optimizer.fused = fused  # the configs' optimizer, fused or not
     model = small_net()
-    reference = copy.deepcopy(model)
     wrapper = gpu_amp_wrapper(cfg, model, monkeypatch)
     assert isinstance(wrapper, SkipSafeAmpOptimWrapper)
-    x = torch.randn(2, 3, 8, 8)
+    check_skipped_step_then_unfused_update(cfg, model, wrapper, torch.randn(2, 3, 8, 8))
+
+
+def check_skipped_step_then_unfused_update(cfg: Config, model: nn.Module, wrapper,
+                                           x: torch.Tensor) -> None:
+    """With junk in freed memory: a step that overflows ``wrapper``'s loss scaler
+    (at 2**16) leaves ``model``'s weights, and the next step equals one step of
+    ``cfg``'s optimizer, unfused, on a copy of the untouched model."""
+    reference = copy.deepcopy(model)
     before = [p.detach().clone() for p in model.parameters()]
 
     leave_junk_in_freed_memory(model.parameters())

@@ -12,6 +12,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
+from ssd_ext.models.box_head.batched_nms import loop_free_batched_nms
 from ssd_ext.models.box_head.box_coder import BoxCoder
 from ssd_ext.models.box_head.matcher import match_priors
 from ssd_ext.models.box_head.multibox_loss import multibox_loss, prior_cross_entropy
@@ -218,14 +219,14 @@ class MultiBoxHead(BaseModule):
             det_labels, img_idx = det_labels[big], img_idx[big]
 
         dets, kept = self._suppress(boxes, det_scores, img_idx, det_labels, batch)
-        img_idx, det_labels = img_idx[kept], det_labels[kept]
+        # Kept detections come grouped by image: one host synchronisation splits them.
+        counts = torch.bincount(img_idx[kept], minlength=batch).tolist()
         results = []
-        for i in range(batch):
-            mine = (img_idx == i).nonzero().squeeze(1)[:cfg.max_per_img]
+        for d, labels in zip(dets.split(counts), det_labels[kept].split(counts)):
             res = InstanceData()
-            res.bboxes = dets[mine, :4]
-            res.scores = dets[mine, 4]
-            res.labels = det_labels[mine]
+            res.bboxes = d[:cfg.max_per_img, :4]
+            res.scores = d[:cfg.max_per_img, 4]
+            res.labels = labels[:cfg.max_per_img]
             results.append(res)
         return results
 
@@ -233,16 +234,18 @@ class MultiBoxHead(BaseModule):
                   batch: int) -> Tuple[Tensor, Tensor]:
         """Per-class NMS of each image's candidates (``img_idx`` ascending).
 
-        Returns ``dets`` [K, 5] (box, score; in descending score within each image)
-        and the indices [K] of the candidates kept. On a GPU the batch is one call,
-        (image, class) pairs being separate groups; the CPU kernel compares every
-        pair of boxes in a call, so there one call per image does 1/B of the work.
+        Returns ``dets`` [K, 5] (box, score) and the indices [K] of the candidates
+        kept, grouped by image in ascending order, each image's in descending
+        score. On a GPU the whole batch goes through ``loop_free_batched_nms``
+        (no Python loop over (image, class) groups, no synchronisation per
+        image); on a CPU mmcv's kernel runs once per image, which is faster
+        there (see ``batched_nms.py``).
         """
-        nms_cfg = dict(self.test_cfg.nms)
         if boxes.numel() == 0:  # mmcv's batched_nms fails on no boxes
             return boxes.new_zeros((0, 5)), img_idx
-        if boxes.is_cuda:
-            return batched_nms(boxes, scores, img_idx * self.num_classes + labels, nms_cfg)
+        nms_cfg = dict(self.test_cfg.nms)
+        if boxes.is_cuda and self._loop_free_supports(nms_cfg):
+            return self._suppress_loop_free(boxes, scores, img_idx, labels, batch)
         dets, kept, start = [], [], 0
         for count in torch.bincount(img_idx, minlength=batch).tolist():
             if count:
@@ -253,3 +256,23 @@ class MultiBoxHead(BaseModule):
                 kept.append(k + start)
                 start = end
         return torch.cat(dets), torch.cat(kept)
+
+    @staticmethod
+    def _loop_free_supports(nms_cfg: dict) -> bool:
+        """Whether ``loop_free_batched_nms`` computes this ``nms`` config (plain
+        greedy NMS; soft-NMS, score thresholds and caps inside NMS go to mmcv)."""
+        return (nms_cfg.get('type', 'nms') == 'nms'
+                and set(nms_cfg) <= {'type', 'iou_threshold', 'offset', 'class_agnostic',
+                                     'split_thr'})
+
+    def _suppress_loop_free(self, boxes: Tensor, scores: Tensor, img_idx: Tensor,
+                            labels: Tensor, batch: int) -> Tuple[Tensor, Tensor]:
+        """``_suppress`` of a GPU, on any device: the same contract, in one call
+        for the batch. ``split_thr`` is irrelevant here (no per-group loop)."""
+        nms_cfg = dict(self.test_cfg.nms)
+        if nms_cfg.get('class_agnostic', False):
+            labels = torch.zeros_like(labels)
+        kept = loop_free_batched_nms(boxes, scores, img_idx, labels,
+                                     nms_cfg['iou_threshold'], num_images=batch,
+                                     offset=nms_cfg.get('offset', 0))
+        return torch.cat([boxes[kept], scores[kept, None]], 1), kept
