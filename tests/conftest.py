@@ -88,9 +88,9 @@ def tool_env(path: Path) -> Dict[str, str]:
     return env
 
 
-def run_tool(cmd: List[str], env: Dict[str, str], cwd: Path) -> str:
+def run_tool(cmd: List[str], env: Dict[str, str], cwd: Path, timeout: float = 600) -> str:
     """Runs ``cmd``; its output (stdout and stderr), which must end in exit code 0."""
     proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
     assert proc.returncode == 0, f'{cmd} failed ({proc.returncode}):\n{proc.stdout[-6000:]}'
     return proc.stdout

@@ -39,7 +39,8 @@ if [ -n "$WHEELHOUSE" ]; then
     venv_args=(--system-site-packages)
     echo "[bootstrap] offline: installing from $WHEELHOUSE only"
 fi
-pip_install() { "$PY" -m pip install --disable-pip-version-check "${index_args[@]}" "$@"; }
+# ${a[@]+"${a[@]}"}: an empty array is "unbound" under set -u in bash < 4.4.
+pip_install() { "$PY" -m pip install --disable-pip-version-check ${index_args[@]+"${index_args[@]}"} "$@"; }
 timed() {  # timed LABEL COMMAND...: runs it, then prints LABEL and its seconds
     local label=$1 start=$SECONDS
     shift
@@ -47,8 +48,15 @@ timed() {  # timed LABEL COMMAND...: runs it, then prints LABEL and its seconds
     echo "[bootstrap] $label: $((SECONDS - start)) s"
 }
 
-[ -x "$PY" ] || timed "venv" "${PYTHON:-python3}" -m venv "${venv_args[@]}" "$VENV"
-"$PY" -c "import torch" 2>/dev/null || timed "torch" pip_install "${SSD_EXT_TORCH:-torch==2.13.0}"
+[ -x "$PY" ] || timed "venv" "${PYTHON:-python3}" -m venv ${venv_args[@]+"${venv_args[@]}"} "$VENV"
+if ! "$PY" -c "import torch" 2>/dev/null; then
+    if [ -n "$WHEELHOUSE" ] && ! ls "$WHEELHOUSE"/torch-* >/dev/null 2>&1; then
+        echo "[bootstrap] no torch in $VENV and none in $WHEELHOUSE: install torch on this" \
+             "machine first (a .venv made before may not see it: remove .venv)" >&2
+        exit 1
+    fi
+    timed "torch" pip_install "${SSD_EXT_TORCH:-torch==2.13.0}"
+fi
 # mmcv 2.1.0's setup.py imports pkg_resources (gone in setuptools 81), so it is
 # built without build isolation against the setuptools pinned here.
 timed "setuptools" pip_install "setuptools==80.9.0"
@@ -64,9 +72,9 @@ if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev
         timed "mmcv build" pip_install --no-build-isolation "${reinstall[@]}" mmcv==2.1.0
 fi
 if [ -n "$WHEELHOUSE" ]; then
-    # Test tools (pytest, onnx, onnxruntime) only if the wheelhouse has them.
+    # pytest only if the wheelhouse has it (onnx/onnxruntime: their tests skip).
     timed "ssd_ext" pip_install --no-build-isolation -e "$ROOT"
-    "$PY" -c "import pytest" 2>/dev/null || pip_install pytest 2>/dev/null \
+    "$PY" -c "import pytest" 2>/dev/null || pip_install pytest \
         || echo "[bootstrap] no pytest in $WHEELHOUSE: the test suite needs it"
 else
     timed "ssd_ext" pip_install --no-build-isolation -e "$ROOT[tests]"

@@ -14,7 +14,8 @@ from ssd_ext.engine.sampler import ResumableInfiniteSampler
 __all__ = [
     'AtomicCheckpointHook', 'ChannelsLastHook', 'CompileForTestHook',
     'CPUAutocastOptimWrapper', 'DatasetModelConsistencyHook', 'FastResumeIterBasedTrainLoop',
-    'FastResumeStateHook', 'NonFiniteLossHook', 'ResumableInfiniteSampler', 'SkipSafeAmpOptimWrapper', 'atomic_open',
+    'FastResumeStateHook', 'NonFiniteLossHook', 'ResumableInfiniteSampler',
+    'SkipSafeAmpOptimWrapper', 'atomic_open',
     'atomic_torch_save', 'atomic_write', 'compile_network', 'get_rng_state',
     'remove_stale_partials', 'set_rng_state'
 ]

@@ -8,12 +8,12 @@ kernel that returns without writing them when the step is skipped, so the next
 step adds whatever that memory held to the weights (torch 2.x). The unfused
 implementations never reach the kernel on a skipped step and so are safe.
 
-``zero_fill_momentum`` gives every SGD parameter a zero momentum buffer before
-each step that lacks one. With ``dampening=0`` (the only value it accepts) that
-is exactly SGD's first-step rule ``buf = grad``: ``0 * momentum + grad`` is
-``grad`` bit for bit, so the update equals the unfused one whether or not steps
-were skipped before. Adam and AdamW create zeroed state and undo their step
-count on a skipped step themselves.
+``zero_fill_momentum`` gives the parameters of fused SGD groups a zero momentum
+buffer before each step that lacks one. With ``dampening=0`` (the only value it
+accepts there) that is exactly SGD's first-step rule ``buf = grad``:
+``0 * momentum + grad`` is ``grad`` bit for bit, so the update equals the
+unfused one whether or not steps were skipped before. Adam and AdamW create
+zeroed state and undo their step count on a skipped step themselves.
 """
 from typing import Any
 
@@ -24,26 +24,30 @@ from torch.optim import Optimizer
 from ssd_ext.registry import OPTIM_WRAPPERS
 
 
+def needs_zero_fill(optimizer: Optimizer, group: dict) -> bool:
+    """Whether a skipped step of this param group leaves uninitialised momentum
+    buffers (SGD with ``fused=True`` and momentum)."""
+    return (isinstance(optimizer, torch.optim.SGD) and bool(group.get('fused'))
+            and bool(group['momentum']))
+
+
 def check_zero_fill_supported(optimizer: Optimizer) -> None:
-    """Raises ``ValueError`` for SGD groups where a zero buffer would change the
-    first update (``dampening != 0``: SGD's first step skips the dampening)."""
-    if not isinstance(optimizer, torch.optim.SGD):
-        return
+    """Raises ``ValueError`` for fused SGD groups where a zero buffer would change
+    the first update (``dampening != 0``: SGD's first step skips the dampening)."""
     for i, group in enumerate(optimizer.param_groups):
-        if group['momentum'] and group['dampening']:
+        if needs_zero_fill(optimizer, group) and group['dampening']:
             raise ValueError(
                 f'optimizer param group {i}: SGD with dampening={group["dampening"]} '
-                'cannot be trained with a loss scaler here (its first update differs '
-                'from a zero-initialised momentum buffer); use dampening=0')
+                'and fused=True cannot be trained with a loss scaler here (its first '
+                'update differs from a zero-initialised momentum buffer); use '
+                'dampening=0 or fused=False')
 
 
 def zero_fill_momentum(optimizer: Optimizer, *_: Any) -> None:
-    """Step pre-hook: zero momentum buffers for SGD parameters that will be
-    updated (have a gradient) and have none yet. Other optimizers: no-op."""
-    if not isinstance(optimizer, torch.optim.SGD):
-        return
+    """Step pre-hook: zero momentum buffers for the parameters of fused SGD groups
+    that will be updated (have a gradient) and have none yet."""
     for group in optimizer.param_groups:
-        if not group['momentum']:
+        if not needs_zero_fill(optimizer, group):
             continue
         for p in group['params']:
             if p.grad is not None and 'momentum_buffer' not in optimizer.state[p]:
@@ -57,9 +61,13 @@ def zero_fill_momentum(optimizer: Optimizer, *_: Any) -> None:
 class SkipSafeAmpOptimWrapper(AmpOptimWrapper):
     """MMEngine's ``AmpOptimWrapper`` (CUDA AMP, dynamic loss scaling) with the
     optimizer's state zero-filled before each step, so a step the loss scaler
-    skips leaves nothing uninitialised behind. ``--amp`` on a GPU selects it."""
+    skips leaves nothing uninitialised behind. ``--amp`` on a GPU selects it.
+    The hook is registered only where it is needed (an SGD with a fused,
+    momentum group); it survives ``load_state_dict``, which keeps the buffers
+    it loads."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         check_zero_fill_supported(self.optimizer)
-        self.optimizer.register_step_pre_hook(zero_fill_momentum)
+        if any(needs_zero_fill(self.optimizer, g) for g in self.optimizer.param_groups):
+            self.optimizer.register_step_pre_hook(zero_fill_momentum)

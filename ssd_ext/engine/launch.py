@@ -73,27 +73,37 @@ def enable_amp(cfg: Config, training: bool, dtype: str = 'auto') -> Optional[str
 
     On a GPU training uses ``SkipSafeAmpOptimWrapper`` (CUDA AMP whose skipped
     steps leave no uninitialised optimizer state), on a CPU
-    ``CPUAutocastOptimWrapper``. Validation and test loops autocast too.
+    ``CPUAutocastOptimWrapper``; where fp32 is chosen, a plain ``OptimWrapper``.
+    Validation and test loops autocast to the device's default autocast dtype
+    (fp16 on a GPU, bf16 on a CPU): MMEngine 0.10.7's loops take no other. So
+    another dtype leaves validation in fp32, and ``tools/test.py`` refuses it.
     """
     cuda = torch.cuda.is_available()
     chosen = resolve_amp_dtype(dtype, cuda)
-    log_amp_choice(dtype, chosen, cuda)
-    if chosen is None:
-        return None
     if training:
         wrapper = cfg.optim_wrapper
         if wrapper.get('type', 'OptimWrapper') not in AMP_REPLACEABLE_WRAPPERS:
             raise ValueError(f'--amp cannot replace optim_wrapper type '
                              f'{wrapper.type!r}; set it in the config instead')
-        if cuda:
-            wrapper.type = 'SkipSafeAmpOptimWrapper'
-            wrapper.loss_scale = 'dynamic'
+    loop_default = 'float16' if cuda else 'bfloat16'
+    if not training and chosen not in (None, loop_default):
+        raise ValueError(f'--amp-dtype {chosen} for testing on this device: '
+                         f"MMEngine's test loop autocasts to {loop_default} only")
+    log_amp_choice(dtype, chosen, cuda)
+    if training:
+        for key in ('dtype', 'loss_scale'):
+            wrapper.pop(key, None)
+        if chosen is None:
+            wrapper.type = 'OptimWrapper'
+        elif cuda:
+            wrapper.update(type='SkipSafeAmpOptimWrapper', loss_scale='dynamic',
+                           dtype=chosen)
         else:
-            wrapper.type = 'CPUAutocastOptimWrapper'
-        wrapper.dtype = chosen
-    for loop in ('val_cfg', 'test_cfg'):
-        if cfg.get(loop) is not None:
-            cfg[loop]['fp16'] = True
+            wrapper.update(type='CPUAutocastOptimWrapper', dtype=chosen)
+    if chosen == loop_default:
+        for loop in ('val_cfg', 'test_cfg'):
+            if cfg.get(loop) is not None:
+                cfg[loop]['fp16'] = True
     return chosen
 
 

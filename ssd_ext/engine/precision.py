@@ -1,11 +1,11 @@
 """What ``--amp`` means on this machine: a precision chosen by the hardware.
 
-bf16 autocast pays only on CPUs that compute bf16 natively (AMX or
-AVX512-BF16). Elsewhere oneDNN emulates every bf16 convolution through fp32
-conversions: one training step of the quickstart model took 141 s under bf16
-autocast and 6.9 s in fp32 on a 2-core AVX2-only AMD EPYC. So on such a CPU
-``--amp`` trains and tests in fp32, and says so. On a GPU it is CUDA AMP (fp16
-with dynamic loss scaling, MMDetection's ``--amp``).
+bf16 autocast pays only on CPUs that compute bf16 natively (AMX-BF16 or
+AVX512-BF16). Elsewhere oneDNN converts every bf16 convolution through fp32:
+one training step of the previous (full-width) quickstart model took 141 s
+under bf16 autocast and 6.9 s in fp32 on a 2-core AVX2-only AMD EPYC (Zen 1).
+So on such a CPU ``--amp`` trains and tests in fp32, and says so. On a GPU it
+is CUDA AMP (fp16 with dynamic loss scaling, MMDetection's ``--amp``).
 
 To reproduce an AVX2-only CPU on a newer one, start the process with
 ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``: oneDNN then reports no
@@ -19,10 +19,29 @@ from mmengine.logging import print_log
 AMP_DTYPES = ('auto', 'bfloat16', 'float16')
 
 
+def _cpu_flags() -> set:
+    """Names of the instruction sets this CPU has (``'avx2'``, ``'amx_bf16'``...)."""
+    if hasattr(torch.cpu, 'get_capabilities'):
+        return {k for k, v in torch.cpu.get_capabilities().items() if v is True}
+    try:
+        with open('/proc/cpuinfo') as f:
+            return set(next(line for line in f if line.startswith('flags')).split()[2:])
+    except (OSError, StopIteration):
+        return set()
+
+
 def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively here (AMX or AVX512-BF16); it honours
-    ``ONEDNN_MAX_CPU_ISA``, so emulating an older CPU answers ``False``."""
-    return (torch.backends.mkldnn.is_available()
+    """Whether this CPU has bf16 instructions (AMX-BF16 or AVX512-BF16) and
+    oneDNN may use them.
+
+    The instruction flags come from ``torch.cpu.get_capabilities()`` (torch >=
+    2.13; ``/proc/cpuinfo`` before); oneDNN's
+    own bf16 check is not enough alone (it also says yes for any AVX-512 core,
+    which converts bf16 through fp32), but it honours ``ONEDNN_MAX_CPU_ISA``,
+    so emulating an older CPU answers ``False``.
+    """
+    return (bool(_cpu_flags() & {'amx_bf16', 'avx512_bf16'})
+            and torch.backends.mkldnn.is_available()
             and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
@@ -65,7 +84,7 @@ def log_amp_choice(requested: str, dtype: Optional[str], cuda: bool) -> None:
 
 
 def machine_description(device: str = 'cpu') -> str:
-    """The processor a measurement came from, e.g. ``'AMD EPYC (ATen AVX512,
+    """The processor a measurement came from, e.g. ``'AMD EPYC (ATen AVX2,
     native bf16: no)'`` or the GPU's name, for benchmark output."""
     if device == 'cuda':
         return torch.cuda.get_device_name()

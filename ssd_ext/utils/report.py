@@ -33,7 +33,10 @@ def group_by_prefix(metrics: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
     keys without a prefix are grouped under ``''``."""
     groups: Dict[str, Dict[str, Any]] = OrderedDict()
     for key, value in metrics.items():
-        prefix, _, name = key.rpartition('/')
+        # Prefixes hold no '/', names may (a class called 'a/b').
+        prefix, sep, name = key.partition('/')
+        if not sep:
+            prefix, name = '', key
         groups.setdefault(prefix, OrderedDict())[name] = value
     return groups
 

@@ -215,7 +215,9 @@ def test_loop_free_nms_on_cuda_equals_mmcv_on_cuda(repo_root, seed, iou_threshol
     want = nms_tests.mmcv_per_image(*batch, iou_threshold)  # mmcv's CUDA kernel
     got = loop_free_batched_nms(*batch, iou_threshold, num_images=len(counts))
     assert got.is_cuda and torch.equal(got, want)
-    cpu = loop_free_batched_nms(*[t.cpu() for t in batch], iou_threshold)
+    # the same comparison form as on CUDA (inter > thr * union), on the CPU
+    cpu = loop_free_batched_nms(*[t.cpu() for t in batch], iou_threshold,
+                                num_images=len(counts), divide=False)
     assert torch.equal(got.cpu(), cpu)
 
 

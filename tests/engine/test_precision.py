@@ -1,5 +1,6 @@
 """``--amp`` follows the hardware: bf16 only on CPUs that run it natively."""
 import os
+import platform
 import subprocess
 import sys
 
@@ -28,6 +29,8 @@ def test_auto_is_bf16_exactly_where_onednn_runs_it_natively():
         resolve_amp_dtype('half')
 
 
+@pytest.mark.skipif(platform.machine() not in ('x86_64', 'AMD64'),
+                    reason='the AVX2 emulation is for x86-64 CPUs')
 def test_emulated_avx2_cpu_reports_no_native_bf16_and_amp_means_fp32():
     out = amp_report(AVX2_ONLY)
     assert 'ATen AVX2, native bf16: no' in out
@@ -58,3 +61,24 @@ def test_train_amp_on_cpu_swaps_the_wrapper_only_with_native_bf16(repo_root, mon
     forced = Config.fromfile(str(repo_root / 'configs/quickstart/ssd160_shapes.py'))
     assert launch.enable_amp(forced, training=True, dtype='bfloat16') == 'bfloat16'
     assert forced.optim_wrapper.type == 'CPUAutocastOptimWrapper'
+
+
+def test_amp_falls_back_to_a_plain_wrapper_where_fp32_is_chosen(repo_root, monkeypatch):
+    """A config that names MMEngine's (GPU-only) AmpOptimWrapper still trains
+    on a CPU without native bf16."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(precision, 'cpu_has_native_bf16', lambda: False)
+    cfg = Config.fromfile(str(repo_root / 'configs/quickstart/ssd160_shapes.py'))
+    cfg.optim_wrapper.update(type='AmpOptimWrapper', loss_scale='dynamic')
+    assert launch.enable_amp(cfg, training=True) is None
+    assert cfg.optim_wrapper.type == 'OptimWrapper' and 'loss_scale' not in cfg.optim_wrapper
+
+
+def test_testing_refuses_a_dtype_the_test_loop_cannot_autocast_to(repo_root, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = Config.fromfile(str(repo_root / 'configs/quickstart/ssd160_shapes.py'))
+    with pytest.raises(ValueError, match='--amp-dtype float16 for testing'):
+        launch.enable_amp(cfg, training=False, dtype='float16')
+    # training in fp16 on a CPU: validation stays fp32 instead of bf16
+    assert launch.enable_amp(cfg, training=True, dtype='float16') == 'float16'
+    assert not cfg.val_cfg.get('fp16')

@@ -3,8 +3,9 @@ iteration budget and data, then report val AP / AP50 (per class) for both.
 
 ``python tools/analysis/bccd_benchmark.py BCCD_VOC_ROOT [--iters 300] [--batch 4]``
 
-Both train from scratch (nothing can be downloaded) with bf16 autocast on the
-CPU and are evaluated in fp32. ssd_ext uses ``configs/bccd/ssd300_bccd.py`` as
+Both train from scratch (nothing can be downloaded) with ``--amp``'s precision
+(bf16 autocast on a CPU with native bf16, fp32 on other CPUs) and are evaluated
+in fp32. ssd_ext uses ``configs/bccd/ssd300_bccd.py`` as
 shipped (its warmup cut to a third of the budget, cosine decay over it);
 MMDetection's SSD300 uses its own packaged settings (SGD lr 2e-3, its
 augmentation, its linear warmup likewise cut to a third of the budget), only with
