@@ -16,11 +16,13 @@ from unittest import mock
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.dist import init_dist, is_distributed
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.utils.dl_utils import set_multi_processing
 
-from ssd_ext.engine.precision import AMP_DTYPES, log_amp_choice, resolve_amp_dtype
+from ssd_ext.engine.precision import (AMP_DTYPES, channels_last_pays, log_amp_choice,
+                                      resolve_amp_dtype)
 
 # Wrapper types --amp may swap for an autocasting one (MMEngine's AmpOptimWrapper
 # too: its skipped steps are unsafe with fused SGD, see amp_optim_wrapper.py).
@@ -154,6 +156,10 @@ def build_runner(cfg: Config, amp: bool = False, training: bool = True,
     init_cpu_dist(cfg)
     if amp:
         enable_amp(cfg, training, amp_dtype)
+    if channels_last and not channels_last_pays(training):
+        print_log('--channels-last: not applied to training on this CPU (AVX2 only), '
+                  'where NHWC backward convolutions are slower than NCHW', logger='current')
+        channels_last = False
     if channels_last:
         hooks = list(cfg.get('custom_hooks', []))
         if not any(h.get('type') == 'ChannelsLastHook' for h in hooks):

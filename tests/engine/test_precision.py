@@ -82,3 +82,11 @@ def test_testing_refuses_a_dtype_the_test_loop_cannot_autocast_to(repo_root, mon
     # training in fp16 on a CPU: validation stays fp32 instead of bf16
     assert launch.enable_amp(cfg, training=True, dtype='float16') == 'float16'
     assert not cfg.val_cfg.get('fp16')
+
+
+@pytest.mark.parametrize('isa, trains_nhwc', [('AVX2', False), ('AVX512', True)])
+def test_channels_last_is_kept_for_training_only_where_it_pays(monkeypatch, isa, trains_nhwc):
+    monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability', lambda: isa)
+    assert precision.channels_last_pays(training=True, cuda=False) is trains_nhwc
+    assert precision.channels_last_pays(training=False, cuda=False)
+    assert precision.channels_last_pays(training=True, cuda=True)
