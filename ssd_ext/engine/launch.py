@@ -157,7 +157,7 @@ def build_runner(cfg: Config, amp: bool = False, training: bool = True,
     if amp:
         enable_amp(cfg, training, amp_dtype)
     if channels_last and not channels_last_pays(training):
-        print_log('--channels-last: not applied to training on this CPU (AVX2 only), '
+        print_log('--channels-last: not applied to training on this CPU (no AVX-512), '
                   'where NHWC backward convolutions are slower than NCHW', logger='current')
         channels_last = False
     if channels_last:

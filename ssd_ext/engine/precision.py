@@ -19,15 +19,21 @@ from mmengine.logging import print_log
 AMP_DTYPES = ('auto', 'bfloat16', 'float16')
 
 
+def _cpuinfo(field: str) -> Optional[str]:
+    """The value of ``/proc/cpuinfo``'s first ``field`` line (Linux), or ``None``."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next(line.split(':', 1)[1].strip() for line in f
+                        if line.startswith(field))
+    except (OSError, StopIteration, IndexError):
+        return None
+
+
 def _cpu_flags() -> set:
     """Names of the instruction sets this CPU has (``'avx2'``, ``'amx_bf16'``...)."""
     if hasattr(torch.cpu, 'get_capabilities'):
         return {k for k, v in torch.cpu.get_capabilities().items() if v is True}
-    try:
-        with open('/proc/cpuinfo') as f:
-            return set(next(line for line in f if line.startswith('flags')).split()[2:])
-    except (OSError, StopIteration):
-        return set()
+    return set((_cpuinfo('flags') or '').split())
 
 
 def cpu_has_native_bf16() -> bool:
@@ -74,8 +80,8 @@ def describe_amp_choice(requested: str, dtype: Optional[str], cuda: bool) -> str
         return ('--amp: fp32 on this CPU: it has no native bf16 (AMX or AVX512-BF16), '
                 'where bf16 autocast is many times slower than fp32; '
                 '--amp-dtype bfloat16 forces it')
-    why = ('native bf16 on this CPU' if requested == 'auto' and cpu_has_native_bf16()
-           else f'--amp-dtype {requested}')
+    # 'auto' chooses bf16 on a CPU only where it is native.
+    why = 'native bf16 on this CPU' if requested == 'auto' else f'--amp-dtype {requested}'
     return f'--amp: CPU autocast to {dtype} ({why})'
 
 
@@ -104,13 +110,7 @@ def machine_description(device: str = 'cpu') -> str:
     if device == 'cuda':
         return torch.cuda.get_device_name()
     import platform
-    name = platform.processor() or 'unknown CPU'
-    try:
-        with open('/proc/cpuinfo') as f:
-            name = next(line.split(':', 1)[1].strip() for line in f
-                        if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
+    name = _cpuinfo('model name') or platform.processor() or 'unknown CPU'
     native = 'yes' if cpu_has_native_bf16() else 'no'
     return (f'{name} (ATen {torch.backends.cpu.get_cpu_capability()}, '
             f'native bf16: {native})')
