@@ -81,7 +81,8 @@ def main() -> int:
     from mmengine.registry import init_default_scope
     from mmengine.utils import ProgressBar
 
-    from ssd_ext.deploy import image_files, inference_pipeline_cfg
+    from ssd_ext.utils.config import inference_pipeline_cfg
+    from ssd_ext.utils.images import image_files
 
     try:
         files: List[str] = image_files(args.inputs)

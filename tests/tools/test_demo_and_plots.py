@@ -14,8 +14,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from ssd_ext import deploy
+from ssd_ext.apis import build_detector
 from ssd_ext.data.synthetic_shapes import CLASSES, make_dataset
+from ssd_ext.deployment import load_inputs, torch_detections
+from ssd_ext.utils.images import image_files
 
 CONFIG = 'configs/quickstart/ssd160_shapes.py'
 IMAGE_SIZE = 200
@@ -45,8 +47,8 @@ def shapes(tmp_path_factory) -> Path:
 @pytest.fixture(scope='module')
 def random_ckpt(repo_root, tmp_path_factory) -> Path:
     """Random weights (classifier x0.3 so scores spread over (0, 1), see
-    test_export_onnx.py); a bare ``{'state_dict': ...}`` file."""
-    model = deploy.build_detector(Config.fromfile(str(repo_root / CONFIG)))
+    tests/deployment/onnx_fixtures.py); a bare ``{'state_dict': ...}`` file."""
+    model = build_detector(Config.fromfile(str(repo_root / CONFIG)))
     torch.manual_seed(0)
     model.init_weights()
     with torch.no_grad():
@@ -117,9 +119,9 @@ def test_demo_folder(repo_root, shapes, random_ckpt, tmp_path):
         assert drawn.shape == raw.shape and (drawn != raw).any()
 
     # Same detections as the model's own predict (boxes rounded to 0.01 px).
-    model = deploy.build_detector(Config.fromfile(str(repo_root / CONFIG)), str(random_ckpt))
-    data, _ = deploy.load_inputs(model, [str(f) for f in inputs])
-    for rec, ref in zip(records, deploy.torch_detections(model, data)):
+    model = build_detector(Config.fromfile(str(repo_root / CONFIG)), str(random_ckpt))
+    data, _ = load_inputs(model, [str(f) for f in inputs])
+    for rec, ref in zip(records, torch_detections(model, data)):
         assert len(rec['scores']) == len(ref['scores'])
         np.testing.assert_allclose(rec['boxes'], ref['bboxes'], atol=0.006)
         np.testing.assert_allclose(rec['scores'], ref['scores'], atol=1e-5)
@@ -162,7 +164,7 @@ def test_demo_errors(repo_root, random_ckpt, tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match='no images'):
-        deploy.image_files(str(empty))
+        image_files(str(empty))
     # A checkpoint with a pickled object outside the allow-list is refused
     # before anything is built.
     demo = load_tool(repo_root, 'tools/image_demo.py')

@@ -64,24 +64,26 @@ def parse_args() -> argparse.Namespace:
 def verify(model, onnx_file: str, path: str, args) -> bool:
     import onnxruntime as ort
 
-    from ssd_ext import deploy
-    files = deploy.image_files(path)
+    from ssd_ext.deployment import (compare_detections, load_inputs, onnx_detections,
+                                    torch_detections)
+    from ssd_ext.utils.images import image_files
+    files = image_files(path)
     sess = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
     all_ok, worst_box, worst_score, compared = True, 0.0, 0.0, 0
     print(f'verifying on {len(files)} image(s): top {args.top_n} detections above '
           f'{args.score_thr}, box atol {args.box_atol} px, score atol {args.score_atol}')
     for start in range(0, len(files), args.batch_size):
         chunk = files[start:start + args.batch_size]
-        data, raw = deploy.load_inputs(model, chunk)
-        ref = deploy.torch_detections(model, data)
+        data, raw = load_inputs(model, chunk)
+        ref = torch_detections(model, data)
         feed = raw if args.with_preprocess else data['inputs'].numpy()
         if args.with_preprocess and args.channel_order == 'rgb':
             feed = np.ascontiguousarray(feed[..., ::-1])
         dets, labels = sess.run(None, {'images': feed})
-        got = deploy.onnx_detections(dets, labels, data['data_samples'])
+        got = onnx_detections(dets, labels, data['data_samples'])
         for f, r, o in zip(chunk, ref, got):
-            rep = deploy.compare_detections(r, o, args.score_thr, args.top_n,
-                                            args.box_atol, args.score_atol)
+            rep = compare_detections(r, o, args.score_thr, args.top_n,
+                                     args.box_atol, args.score_atol)
             status = 'OK' if rep['ok'] else 'MISMATCH'
             print(f'  {status:8s} {osp.basename(f)}: {rep["compared"]} matched '
                   f'(pytorch {len(r["scores"])} / onnx {len(o["scores"])} dets), '
@@ -108,18 +110,19 @@ def main() -> int:
         sys.exit(f'error: --verify path not found: {args.verify}')
     from mmengine.config import Config
 
-    from ssd_ext import deploy
+    from ssd_ext.apis import build_detector
+    from ssd_ext.deployment import export_onnx
+    from ssd_ext.utils.config import input_size_from_cfg, set_input_size
     cfg = Config.fromfile(args.config)
     if args.input_size:  # --verify then resizes to it as well
-        deploy.set_input_size(cfg, args.input_size)
-    size = deploy.input_size_from_cfg(cfg)
-    model = deploy.build_detector(cfg, args.checkpoint)
+        set_input_size(cfg, args.input_size)
+    size = input_size_from_cfg(cfg)
+    model = build_detector(cfg, args.checkpoint)
     out_dir = osp.dirname(osp.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     t = time.time()
-    deploy.export_onnx(model, args.out, size, opset=args.opset,
-                       with_preprocess=args.with_preprocess,
-                       channel_order=args.channel_order)
+    export_onnx(model, args.out, size, opset=args.opset,
+                with_preprocess=args.with_preprocess, channel_order=args.channel_order)
     head = model.bbox_head
     k = head.test_cfg.max_per_img
     inp = (f'uint8 [B, {size[0]}, {size[1]}, 3] ({args.channel_order.upper()})'

@@ -4,7 +4,6 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmcv.ops import batched_nms
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
@@ -14,6 +13,8 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ssd_ext.models.box_head.batched_nms import loop_free_batched_nms
 from ssd_ext.models.box_head.box_coder import BoxCoder
+from ssd_ext.models.box_head.candidates import (decode_candidates, large_enough,
+                                                top_candidates)
 from ssd_ext.models.box_head.matcher import match_priors
 from ssd_ext.models.box_head.multibox_loss import multibox_loss, prior_cross_entropy
 from ssd_ext.registry import MODELS, TASK_UTILS
@@ -193,28 +194,20 @@ class MultiBoxHead(BaseModule):
         """
         cfg = self.test_cfg
         logits, deltas = self.flatten_outputs(cls_scores, bbox_preds)
-        priors = self.priors(cls_scores)
-        batch, num_priors, _ = logits.shape
-        scores = F.softmax(logits.float(), dim=-1)[..., :self.num_classes]
-        flat = scores.reshape(batch, -1)
-        k = flat.shape[1] if cfg.nms_pre < 0 else min(cfg.nms_pre, flat.shape[1])
-        top_scores, top_idx = flat.topk(k, dim=1)
-        keep = top_scores > cfg.score_thr
-        img_idx = torch.arange(batch, device=logits.device)[:, None].expand(-1, k)[keep]
-        top_idx = top_idx[keep]
-        det_scores = top_scores[keep]
-        prior_idx = top_idx // self.num_classes
-        det_labels = top_idx % self.num_classes
+        batch = logits.shape[0]
+        top = top_candidates(logits, self.num_classes, cfg.nms_pre)
+        keep = top.scores > cfg.score_thr
+        img_idx = torch.arange(batch, device=logits.device)[:, None].expand_as(keep)[keep]
+        det_scores, det_labels = top.scores[keep], top.labels[keep]
 
         img_shapes = logits.new_tensor([m['img_shape'][:2] for m in batch_img_metas])
-        boxes = self.box_coder.decode(deltas[img_idx, prior_idx].float(),
-                                      priors[prior_idx], img_shapes[img_idx])
+        boxes = decode_candidates(self.box_coder, deltas, self.priors(cls_scores),
+                                  img_idx, top.prior_idx[keep], img_shapes[img_idx])
         if rescale:
             factors = logits.new_tensor([m['scale_factor'] for m in batch_img_metas])
             boxes = boxes / factors[img_idx].repeat(1, 2)
         if cfg.min_bbox_size >= 0:
-            wh = boxes[:, 2:] - boxes[:, :2]
-            big = (wh > cfg.min_bbox_size).all(1)
+            big = large_enough(boxes, cfg.min_bbox_size)
             boxes, det_scores = boxes[big], det_scores[big]
             det_labels, img_idx = det_labels[big], img_idx[big]
 

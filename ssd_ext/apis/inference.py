@@ -1,0 +1,35 @@
+"""Building a detector for inference from its config and checkpoint."""
+from typing import Optional, Union
+
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_state_dict
+from torch import nn
+
+from ssd_ext.registry import MODELS
+from ssd_ext.utils.checkpoint import safe_load
+
+# Keys of a model saved inside a DistributedDataParallel wrapper (MMEngine's
+# load_checkpoint strips the same prefix).
+DDP_PREFIX = 'module.'
+
+
+def build_detector(config: Union[str, Config], checkpoint: Optional[str] = None,
+                   device: str = 'cpu') -> nn.Module:
+    """Builds the config's detector in eval mode, with weights loaded
+    weights-only (:func:`ssd_ext.utils.checkpoint.safe_load`) and strictly
+    (every parameter and buffer, no others). The config is kept as
+    ``model.cfg``."""
+    import ssd_ext  # noqa: F401  (registers modules, checkpoint allow-list)
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        ckpt = safe_load(checkpoint)
+        state_dict = ckpt.get('state_dict', ckpt)
+        # Renamed in place: the loaded dict keeps torch's per-module metadata.
+        for key in [k for k in state_dict if k.startswith(DDP_PREFIX)]:
+            state_dict[key[len(DDP_PREFIX):]] = state_dict.pop(key)
+        load_state_dict(model, state_dict, strict=True)
+    model.cfg = cfg
+    return model.to(device).eval()

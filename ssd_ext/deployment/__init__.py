@@ -1,0 +1,22 @@
+"""ONNX deployment of a whole SSD detector: network, box decoding and per-class NMS.
+
+- ``exportable.py``: :class:`ExportableSSD`, the detector as one module with
+  fixed-shape outputs (inputs and outputs described there)
+- ``onnx_nms.py``: per-class NMS as ONNX's ``NonMaxSuppression`` op
+- ``preprocess.py``: :class:`GraphPreprocess`, the data preprocessor's
+  normalisation inside the graph (uint8 image input)
+- ``export.py``: :func:`export_onnx`, writes and checks the ONNX file
+- ``verify.py``: onnxruntime's detections against PyTorch's
+
+``tools/deployment/export_onnx.py`` is the command line.
+"""
+from ssd_ext.deployment.export import DEFAULT_OPSET, export_onnx
+from ssd_ext.deployment.exportable import ExportableSSD
+from ssd_ext.deployment.onnx_nms import NonMaxSuppression, fixed_shape_nms
+from ssd_ext.deployment.preprocess import GraphPreprocess
+from ssd_ext.deployment.verify import (compare_detections, load_inputs,
+                                       onnx_detections, torch_detections)
+
+__all__ = ['DEFAULT_OPSET', 'export_onnx', 'ExportableSSD', 'NonMaxSuppression',
+           'fixed_shape_nms', 'GraphPreprocess', 'compare_detections', 'load_inputs',
+           'onnx_detections', 'torch_detections']

@@ -1,0 +1,68 @@
+"""The whole detector (network, box decoding, per-class NMS) as one traceable
+module with fixed-shape outputs.
+
+Decoding is the head's own (:mod:`ssd_ext.models.box_head.candidates`, what
+``MultiBoxHead.predict_by_feat`` runs); only the dropping of candidates
+differs: they are masked instead, so every tensor keeps its shape and one
+graph serves any batch size.
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ssd_ext.deployment.onnx_nms import fixed_shape_nms
+from ssd_ext.models.box_head.candidates import (decode_candidates, large_enough,
+                                                top_candidates)
+
+
+class ExportableSSD(nn.Module):
+    """``images`` -> ``(dets, labels)``.
+
+    - ``images``: float32 ``[B, 3, H, W]``, normalised like the model's data
+      preprocessor does it; with ``preprocess`` whatever that takes (uint8
+      ``[B, H, W, 3]`` for :class:`~ssd_ext.deployment.preprocess.GraphPreprocess`).
+    - ``dets``: float32 ``[B, K, 5]``, rows ``(x1, y1, x2, y2, score)`` sorted
+      by score, in network-input pixels; ``K`` is the head's
+      ``test_cfg.max_per_img`` (at most its ``nms_pre``). Padding rows are zero.
+    - ``labels``: int64 ``[B, K]``, class indices, ``-1`` in padding rows.
+
+    Differences from ``predict_by_feat``: boxes are not rescaled to the original
+    image (divide x by ``W / orig_w`` and y by ``H / orig_h``), and
+    ``min_bbox_size`` is therefore checked in network-input pixels (identical
+    for the default 0).
+
+    Args:
+        detector: A built ``SingleStageDetector`` with a ``MultiBoxHead``,
+            in eval mode.
+        input_size: ``(H, W)`` of the network input.
+        preprocess: Module run on ``images`` before the network.
+    """
+
+    def __init__(self, detector: nn.Module, input_size: Tuple[int, int],
+                 preprocess: Optional[nn.Module] = None) -> None:
+        super().__init__()
+        nms = dict(detector.bbox_head.test_cfg.nms)
+        if nms.get('type', 'nms') != 'nms' or nms.get('class_agnostic', False):
+            raise ValueError(f'only per-class hard NMS can be exported, got test_cfg.nms={nms}')
+        self.detector = detector
+        self.head = detector.bbox_head
+        self.input_size = tuple(int(s) for s in input_size)
+        self.preprocess = preprocess
+
+    def forward(self, images: Tensor) -> Tuple[Tensor, Tensor]:
+        x = images if self.preprocess is None else self.preprocess(images)
+        head, cfg = self.head, self.head.test_cfg
+        cls_scores, bbox_preds = head(self.detector.extract_feat(x))
+        logits, deltas = head.flatten_outputs(cls_scores, bbox_preds)
+        top = top_candidates(logits, head.num_classes, cfg.nms_pre)
+        img_idx = torch.arange(logits.shape[0])[:, None]  # [B, 1], against [B, k]
+        boxes = decode_candidates(head.box_coder, deltas, head.priors(cls_scores),
+                                  img_idx, top.prior_idx,
+                                  torch.tensor(self.input_size, dtype=torch.float32))
+        valid = top.scores > cfg.score_thr
+        if cfg.min_bbox_size >= 0:
+            valid = valid & large_enough(boxes, cfg.min_bbox_size)
+        iou = float(cfg.nms.get('iou_threshold', cfg.nms.get('iou_thr', 0.5)))
+        return fixed_shape_nms(boxes, top.scores, top.labels, valid, head.num_classes,
+                               min(int(cfg.max_per_img), top.scores.shape[1]), iou)
