@@ -1,0 +1,36 @@
+"""``ssd_ext/deployment/exportable.py``: the fixed-shape wrapper, run eagerly,
+finds the detections of the head's own ``predict`` (it shares its decoding)."""
+import pytest
+import torch
+from onnx_fixtures import random_detector, shapes_dir  # noqa: F401 (fixture)
+
+from ssd_ext.deployment import ExportableSSD, load_inputs
+
+
+def test_eager_wrapper_matches_predict(repo_root, shapes_dir):  # noqa: F811
+    model = random_detector(repo_root)
+    files = [str(f) for f in sorted((shapes_dir / 'val').glob('*.png'))]
+    data, _ = load_inputs(model, files)
+    wrapper = ExportableSSD(model, (160, 160)).eval()
+    with torch.no_grad():
+        dets, labels = wrapper(data['inputs'])
+        samples = model.predict(data['inputs'], data['data_samples'], rescale=False)
+    max_per_img = model.bbox_head.test_cfg.max_per_img
+    assert dets.shape == (len(files), max_per_img, 5) and labels.dtype == torch.int64
+    for d, lab, sample in zip(dets, labels, samples):
+        pred = sample.pred_instances
+        n = len(pred)
+        assert n > 0 and (lab[:n] >= 0).all() and (lab[n:] == -1).all()
+        assert (d[n:] == 0).all()
+        assert lab[:n].tolist() == pred.labels.tolist()
+        torch.testing.assert_close(d[:n, 4], pred.scores, rtol=0, atol=1e-6)
+        torch.testing.assert_close(d[:n, :4], pred.bboxes, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize('nms', [dict(type='soft_nms', iou_threshold=0.45),
+                                 dict(type='nms', iou_threshold=0.45, class_agnostic=True)])
+def test_rejects_nms_it_cannot_export(repo_root, nms):
+    model = random_detector(repo_root)
+    model.bbox_head.test_cfg.nms = nms
+    with pytest.raises(ValueError, match='only per-class hard NMS'):
+        ExportableSSD(model, (160, 160))
