@@ -2,7 +2,7 @@ from ssd_ext.data.augmentation import SSDPhotometricDistortion, SSDRandomGeometr
 from ssd_ext.data.checked_coco import CheckedCocoDataset
 from ssd_ext.data.checked_metric import CheckedCocoMetric
 from ssd_ext.data.checked_voc import CheckedVOCDataset
-from ssd_ext.data.checks import DataCheckError, DataReport
+from ssd_ext.data.report import DataCheckError, DataReport
 
 __all__ = ['CheckedCocoDataset', 'CheckedCocoMetric', 'CheckedVOCDataset', 'DataCheckError',
            'DataReport', 'SSDPhotometricDistortion', 'SSDRandomGeometry']

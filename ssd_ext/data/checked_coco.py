@@ -25,15 +25,14 @@ file, a wrong top-level layout, ``classes`` the file does not declare (or
 declares in another order), and a dataset left without any image.
 """
 import os.path as osp
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List
 
 from mmdet.datasets import CocoDataset
 from mmengine.fileio import get_local_path
 
 from ssd_ext.data.checked_dataset import CheckedDataMixin
-from ssd_ext.data.checks import (ObjectEntry, ann_where, check_box, check_classes,
-                                 collect_instances, img_where, load_coco_json,
-                                 sanitize_coco)
+from ssd_ext.data.coco_json import (check_classes, coco_objects, img_where, load_coco_json,
+                                    sanitize_coco)
 from ssd_ext.registry import DATASETS
 
 
@@ -53,10 +52,7 @@ class CheckedCocoDataset(CheckedDataMixin, CocoDataset):
         self.report.listed = len(images)
         self.cat_ids = check_classes(data['categories'], self.metainfo['classes'], path)
         self.cat2label = {cat_id: i for i, cat_id in enumerate(self.cat_ids)}
-        # Category names are unique (check_coco_structure), so labels by name
-        # are labels by id.
-        self._cat_names = {cat_id: cat['name'] for cat_id, cat in cats.items()}
-        self._labels = {self._cat_names[c]: i for c, i in self.cat2label.items()}
+        self.cat_names = {cat_id: cat['name'] for cat_id, cat in cats.items()}
         self.cat_img_map: Dict[Any, List[Any]] = {c: [] for c in cats}
         for img_id, img_anns in anns.items():
             for ann in img_anns:
@@ -65,7 +61,7 @@ class CheckedCocoDataset(CheckedDataMixin, CocoDataset):
                                           raw_img_info=dict(img, img_id=img_id)))
                 for img_id, img in images.items()]
 
-    def parse_data_info(self, raw_data_info: dict) -> Union[dict, List[dict]]:
+    def parse_data_info(self, raw_data_info: dict) -> dict:
         img_info = raw_data_info['raw_img_info']
         data_info = dict(
             img_path=osp.join(self.data_prefix['img'], img_info['file_name']),
@@ -80,18 +76,11 @@ class CheckedCocoDataset(CheckedDataMixin, CocoDataset):
         if self.return_classes:
             data_info.update(text=self.metainfo['classes'],
                              caption_prompt=self.caption_prompt, custom_entities=True)
-        objects = [
-            ObjectEntry(where=ann_where(self.ann_file, ann, img_info),
-                        check=check_box(ann['bbox'], img_info['width'], img_info['height'],
-                                        self.clip_boxes, self.min_box_size),
-                        category=self._cat_names[ann['category_id']],
-                        ignore_flag=1 if ann.get('iscrowd', False) else 0,
-                        extra=dict(mask=ann['segmentation'])
-                        if ann.get('segmentation', None) else None)
-            for ann in raw_data_info['raw_ann_info'] if not ann.get('ignore', False)]
-        instances = collect_instances(objects, self._labels, self.report,
-                                      img_where(self.ann_file, img_info))
-        data_info['instances'] = instances
+        # CocoDataset skips annotations marked ``ignore``; so do we.
+        anns = [ann for ann in raw_data_info['raw_ann_info'] if not ann.get('ignore', False)]
+        objects = coco_objects(anns, img_info, self.ann_file, self.cat_names, self.report)
+        data_info['instances'] = self.instances(objects, img_info['width'], img_info['height'],
+                                                img_where(self.ann_file, img_info))
         return data_info
 
 

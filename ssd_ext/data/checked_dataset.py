@@ -39,15 +39,18 @@ loading ends; fetch-time skips are logged as they happen (per dataloader worker)
 The format's class implements :meth:`read_annotation_file`, recording problems in
 :attr:`report` (annotations) and :attr:`image_report` (image files it had to read).
 """
-import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, List, Optional
+import logging
+from typing import Any, Iterable, List, Optional
 
 from mmengine.logging import print_log
 
-from ssd_ext.data.checks import (UNLISTED_CATEGORY, DataCheckError, DataReport,
-                                 check_policy, image_file_problem)
+from ssd_ext.data.annotation_checks import (NO_BOXES, UNLISTED_CATEGORY, ObjectEntry,
+                                            check_objects)
+from ssd_ext.data.image_checks import check_image_file, check_image_files, image_where
+from ssd_ext.data.report import DataCheckError, DataReport
+from ssd_ext.utils.validation import check_in
 
+POLICIES = ('error', 'skip')
 CHECK_IMAGES = (None, 'none', 'exists', 'decode')
 
 
@@ -75,11 +78,13 @@ class CheckedDataMixin:
                  min_box_size: float = 1.0,
                  max_consecutive_bad: int = 10,
                  **kwargs) -> None:
-        self.on_bad_annotation = check_policy('on_bad_annotation', on_bad_annotation)
-        self.on_bad_image = check_policy('on_bad_image', on_bad_image)
-        self.on_unlisted_category = check_policy('on_unlisted_category',
-                                                 on_unlisted_category)
-        check_policy('check_images', check_images, CHECK_IMAGES)
+        check_in('on_bad_annotation', on_bad_annotation, POLICIES)
+        check_in('on_bad_image', on_bad_image, POLICIES)
+        check_in('on_unlisted_category', on_unlisted_category, POLICIES)
+        check_in('check_images', check_images, CHECK_IMAGES)
+        self.on_bad_annotation = on_bad_annotation
+        self.on_bad_image = on_bad_image
+        self.on_unlisted_category = on_unlisted_category
         self.check_images = check_images
         self.clip_boxes = bool(clip_boxes)
         if isinstance(min_box_size, bool) or not isinstance(min_box_size, (int, float)) \
@@ -108,6 +113,8 @@ class CheckedDataMixin:
         the problems are in :attr:`report` and :attr:`image_report` afterwards."""
         self.report = DataReport(self.ann_file)
         self.image_report = DataReport(self.ann_file)
+        # Labels number the config's classes in order, in either format.
+        self.class_labels = {name: i for i, name in enumerate(self.metainfo['classes'])}
         return self.read_annotation_file()
 
     def load_data_list(self) -> List[dict]:
@@ -120,31 +127,24 @@ class CheckedDataMixin:
             return 'decode' if self.test_mode else 'exists'
         return self.check_images
 
+    def instances(self, objects: Iterable[ObjectEntry], width: float, height: float,
+                  where: str) -> List[dict]:
+        """MMDetection instances of one image (``where`` names it): ``bbox``
+        (x1, y1, x2, y2 px), ``bbox_label`` and ``ignore_flag``, plus each
+        object's ``extra`` keys; an image left without boxes is noted."""
+        kept = check_objects(objects, width, height, self.report, self.class_labels,
+                             self.clip_boxes, self.min_box_size)
+        if not kept:
+            self.report.note(NO_BOXES, where)
+        return [dict(bbox=obj.box, bbox_label=obj.label, ignore_flag=obj.entry.ignore_flag,
+                     **(obj.entry.extra or {})) for obj in kept]
+
     def _check_image_files(self, data_list: List[dict]) -> List[dict]:
         mode = self._resolved_check_images()
-        if mode == 'none' or not data_list:
+        if mode == 'none':
             return data_list
-        decode = mode == 'decode'
-
-        def problem(info: dict):
-            return image_file_problem(info['img_path'], decode, self.backend_args)
-
-        workers = min(8, os.cpu_count() or 1) if decode else 1
-        if workers > 1:
-            with ThreadPoolExecutor(workers) as pool:
-                problems = list(pool.map(problem, data_list))
-        else:
-            problems = [problem(info) for info in data_list]
-        kept = []
-        for info, prob in zip(data_list, problems):
-            if prob is None:
-                kept.append(info)
-            else:
-                self.image_report.error(prob[0], self._image_where(info), prob[1])
-        return kept
-
-    def _image_where(self, info: dict) -> str:
-        return f'{info["img_path"]} (image id {info["img_id"]} in {self.ann_file})'
+        return check_image_files(data_list, self.image_report, self.ann_file,
+                                 decode=mode == 'decode', backend_args=self.backend_args)
 
     def _apply_policies(self, num_images: int, data_list: List[dict]) -> None:
         """Raises for problems under an ``'error'`` policy, else logs counts."""
@@ -215,7 +215,7 @@ class CheckedDataMixin:
             problems = (self.report.errors or self.image_report.errors
                         or self.report.unlisted)
             print_log(message, logger='current',
-                      level=30 if problems else 20)  # WARNING / INFO
+                      level=logging.WARNING if problems else logging.INFO)
             self._load_message = None
         return kept
 
@@ -231,12 +231,12 @@ class CheckedDataMixin:
 
     def _bad_sample(self, data_info: dict, err: Exception) -> None:
         img_path = data_info.get('img_path')
-        problem = image_file_problem(img_path, True, self.backend_args)
+        problem = check_image_file(img_path, True, self.backend_args).problem
         if problem:
             what = problem[0] + (f' ({problem[1]})' if problem[1] else '')
         else:
             what = f'the pipeline failed: {type(err).__name__}: {err}'
-        where = self._image_where(data_info)
+        where = image_where(data_info, self.ann_file)
         if self.test_mode or self.on_bad_image == 'error':
             mode = 'test mode' if self.test_mode else "on_bad_image='error'"
             raise DataCheckError(f'{where}: {what} ({mode}; run '
@@ -251,8 +251,8 @@ class CheckedDataMixin:
                 f'pipeline problem') from err
         print_log(f'skipping sample {where}: {what}; another sample replaces it '
                   f'({self.bad_sample_count} skipped so far in this process)',
-                  logger='current', level=30)
+                  logger='current', level=logging.WARNING)
         return None
 
 
-__all__ = ['CheckedDataMixin', 'CHECK_IMAGES']
+__all__ = ['CheckedDataMixin', 'CHECK_IMAGES', 'POLICIES']

@@ -6,7 +6,7 @@ without ``<bndbox>``), keeps a box drawn as a click (``xmax == xmin``: zero
 width, an infinite log in SSD's box encoding), silently ignores class names it
 does not know (a typo drops every box of that class), and a corrupt image stops
 the run mid-way. This dataset reads the same files through the checks of
-:mod:`ssd_ext.data.checks` and the policies of
+:mod:`ssd_ext.data.annotation_checks` and the policies of
 :class:`~ssd_ext.data.checked_dataset.CheckedDataMixin` (the arguments of
 :class:`CheckedCocoDataset`: ``on_bad_annotation``, ``on_bad_image``,
 ``on_unlisted_category``, ``check_images``, ``clip_boxes``, ``min_box_size``,
@@ -35,17 +35,16 @@ smaller than it get ``ignore_flag=1`` as in ``VOCDataset``. Where ``<size>`` is
 missing or invalid the image's own size is read from its header (counted as a
 note). On clean data the dataset loads what ``VOCDataset`` loads.
 """
-import io
 import os.path as osp
 from typing import List, Optional, Tuple
 
 from mmdet.datasets import VOCDataset
 from mmengine import fileio
 
+from ssd_ext.data.annotation_checks import DUPLICATE_IMAGE, ObjectEntry
 from ssd_ext.data.checked_dataset import CheckedDataMixin
-from ssd_ext.data.checks import (CORRUPT_IMAGE, DUPLICATE_IMAGE, BoxCheck, DataCheckError,
-                                 ObjectEntry, Problem, check_xywh, collect_instances,
-                                 image_file_problem)
+from ssd_ext.data.image_checks import header_size, image_where
+from ssd_ext.data.report import DataCheckError
 from ssd_ext.data.voc_xml import (MISSING_XML, VOCObject, parse_objects, parse_xml,
                                   xml_image_size)
 from ssd_ext.registry import DATASETS
@@ -53,15 +52,15 @@ from ssd_ext.registry import DATASETS
 NO_XML_SIZE = 'no valid <size> in the XML (size read from the image)'
 
 
-def check_voc_box(box: Tuple[float, float, float, float], width: float, height: float,
-                  clip: bool = True, min_size: float = 1.0) -> BoxCheck:
-    """Checks a VOC ``(xmin, ymin, xmax, ymax)`` box (1-based inclusive pixel
-    indices) against a ``width`` x ``height`` image; the kept box is
-    MMDetection's ``(xmin - 1, ymin - 1, xmax - 1, ymax - 1)``."""
-    xmin, ymin, xmax, ymax = box
-    detail = f'bndbox=({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})'
-    return check_xywh(xmin - 1, ymin - 1, xmax - xmin, ymax - ymin, width, height,
-                      clip, min_size, detail)
+def voc_object_entry(obj: VOCObject, where: str, ignore: bool) -> ObjectEntry:
+    """A VOC ``(xmin, ymin, xmax, ymax)`` box (1-based inclusive pixel indices)
+    as an object to check; the kept box is MMDetection's ``(xmin - 1, ymin - 1,
+    xmax - 1, ymax - 1)``."""
+    xmin, ymin, xmax, ymax = obj.box
+    return ObjectEntry(where=where, category=obj.name,
+                       xywh=(xmin - 1, ymin - 1, xmax - xmin, ymax - ymin),
+                       detail=f'bndbox=({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})',
+                       ignore_flag=int(obj.difficult or ignore))
 
 
 def read_image_ids(path: str, backend_args: Optional[dict] = None) -> List[str]:
@@ -76,21 +75,6 @@ def read_image_ids(path: str, backend_args: Optional[dict] = None) -> List[str]:
     return ids
 
 
-def _image_size(path: str, backend_args: Optional[dict]
-                ) -> Tuple[Optional[Tuple[int, int]], Problem]:
-    """``(width, height)`` from the image file's header, or ``None`` and the
-    file's problem."""
-    from PIL import Image
-    problem = image_file_problem(path, decode=False, backend_args=backend_args)
-    if problem:
-        return None, problem
-    try:
-        with Image.open(io.BytesIO(fileio.get(path, backend_args=backend_args))) as img:
-            return img.size, None
-    except Exception as err:  # PIL's UnidentifiedImageError, OSError and friends
-        return None, (CORRUPT_IMAGE, f'{type(err).__name__}: {err}')
-
-
 @DATASETS.register_module()
 class CheckedVOCDataset(CheckedDataMixin, VOCDataset):
     """``VOCDataset`` that validates its data and applies a bad-data policy.
@@ -102,7 +86,7 @@ class CheckedVOCDataset(CheckedDataMixin, VOCDataset):
     def read_annotation_file(self) -> List[dict]:
         img_ids = read_image_ids(self.ann_file, self.backend_args)
         self.report.listed = len(img_ids)
-        self.cat2label = {name: i for i, name in enumerate(self.metainfo['classes'])}
+        self.cat2label = self.class_labels
         data_list, seen = [], set()
         for img_id in img_ids:
             if img_id in seen:
@@ -131,18 +115,20 @@ class CheckedVOCDataset(CheckedDataMixin, VOCDataset):
             return None
         size = xml_image_size(root)
         if size is None:
-            size, problem = _image_size(data_info['img_path'], self.backend_args)
-            if problem:
-                self.image_report.error(problem[0], self._image_where(data_info),
-                                        problem[1])
+            check = header_size(data_info['img_path'], self.backend_args)
+            if check.problem:
+                self.image_report.error(check.problem[0],
+                                        image_where(data_info, self.ann_file),
+                                        check.problem[1])
                 return None
+            size = check.size
             self.report.note(NO_XML_SIZE, xml_path)
         data_info['width'], data_info['height'] = size
-        data_info['instances'] = collect_instances(
-            self._objects(root, xml_path, *size), self.cat2label, self.report, xml_path)
+        data_info['instances'] = self.instances(self._objects(root, xml_path), *size,
+                                                where=xml_path)
         return data_info
 
-    def _objects(self, root, xml_path: str, width: int, height: int) -> List[ObjectEntry]:
+    def _objects(self, root, xml_path: str) -> List[ObjectEntry]:
         """The usable ``<object>`` elements as entries to check; malformed ones
         are recorded in the report."""
         entries = []
@@ -151,11 +137,7 @@ class CheckedVOCDataset(CheckedDataMixin, VOCDataset):
             if not isinstance(parsed, VOCObject):
                 self.report.error(parsed[0], where, parsed[1])
                 continue
-            entries.append(ObjectEntry(
-                where=where, category=parsed.name,
-                check=check_voc_box(parsed.box, width, height, self.clip_boxes,
-                                    self.min_box_size),
-                ignore_flag=int(parsed.difficult or self._too_small(parsed.box))))
+            entries.append(voc_object_entry(parsed, where, self._too_small(parsed.box)))
         return entries
 
     def _too_small(self, box: Tuple[float, float, float, float]) -> bool:
@@ -165,4 +147,4 @@ class CheckedVOCDataset(CheckedDataMixin, VOCDataset):
                                          or box[3] - box[1] < min_size)
 
 
-__all__ = ['CheckedVOCDataset', 'check_voc_box', 'read_image_ids']
+__all__ = ['CheckedVOCDataset', 'voc_object_entry', 'read_image_ids', 'NO_XML_SIZE']

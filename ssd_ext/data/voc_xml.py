@@ -4,19 +4,19 @@ Shared by :class:`CheckedVOCDataset` and the VOC -> COCO converter. Nothing here
 raises on bad content: the file and each ``<object>`` give either their value
 or a problem ``(kind, detail)``, so a dataset can drop one bad box and keep the
 rest while the converter stops at the first. Kinds are those of
-:mod:`ssd_ext.data.checks`, so reports count VOC and COCO problems alike.
+:mod:`ssd_ext.data.annotation_checks`, so reports count VOC and COCO problems
+alike.
 """
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import List, Optional, Tuple, Union
 
-from ssd_ext.data.checks import MALFORMED_ANN, MALFORMED_BOX
+from ssd_ext.data.annotation_checks import MALFORMED_ANN, MALFORMED_BOX
+from ssd_ext.data.report import Problem
 
 BOX_KEYS = ('xmin', 'ymin', 'xmax', 'ymax')
 MALFORMED_XML = 'annotation XML not parseable'
 MISSING_XML = 'annotation XML missing'
-
-Problem = Tuple[str, str]  # (kind, detail)
 
 
 @dataclass(frozen=True)

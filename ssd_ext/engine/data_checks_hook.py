@@ -5,18 +5,18 @@ the head's ``num_classes`` is only visible once both are built: typically a
 config that sets ``model.bbox_head.num_classes=3`` but forgets
 ``metainfo=dict(classes=...)`` in a dataset, which then silently uses the 80
 COCO classes (labels >= 3 index out of the head's scores, or classes are never
-learned). :class:`DatasetModelConsistencyHook` compares them in ``before_run``
-(after the runner built the loops of this run, before weights are loaded and
-before the first iteration) and raises naming both numbers and the config keys
-to fix. Config::
+learned). :class:`DatasetModelConsistencyHook` compares them before the first
+iteration (``before_train``: the train and val datasets; ``before_val`` and
+``before_test`` for validation or testing alone) and raises naming both numbers
+and the config keys to fix. ``tools/analysis/check_dataset.py`` reports the same
+mismatch through :func:`classes_problem`. Config::
 
     custom_hooks = [dict(type='DatasetModelConsistencyHook')]
 """
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.runner import BaseLoop
 
 from ssd_ext.registry import HOOKS
 
@@ -37,30 +37,33 @@ def model_num_classes(model: Any) -> Tuple[Optional[int], str]:
     return None, ''
 
 
-def dataset_classes(dataset: Any) -> Optional[Tuple[str, ...]]:
-    metainfo = getattr(dataset, 'metainfo', None) or {}
-    classes = metainfo.get('classes')
-    return tuple(classes) if classes is not None else None
-
-
-def check_consistency(model: Any, datasets: List[Tuple[str, Any]]) -> None:
-    """Raises :class:`DatasetModelMismatchError` for the first dataset (given as
-    ``(config key, dataset)``) whose number of classes differs from the model's."""
-    num_classes, model_key = model_num_classes(model)
-    if num_classes is None:
-        return
-    problems = []
-    for key, dataset in datasets:
-        classes = dataset_classes(dataset)
-        if classes is None or len(classes) == num_classes:
-            continue
-        problems.append(
-            f'{key} has {len(classes)} classes but {model_key} = {num_classes}. '
+def classes_problem(key: str, classes: Sequence[str], num_classes: Optional[int],
+                    model_key: str) -> Optional[str]:
+    """What is wrong when the dataset at config ``key`` lists ``classes`` but
+    the model (``model_key``) has ``num_classes``; ``None`` when they agree or
+    the model's number is unknown."""
+    if num_classes is None or len(classes) == num_classes:
+        return None
+    classes = tuple(classes)
+    return (f'{key} has {len(classes)} classes but {model_key} = {num_classes}. '
             f'{key}.metainfo.classes = {classes[:10]}'
             f'{" ..." if len(classes) > 10 else ""}. Set '
             f'{model_key}={len(classes)}, or list the {num_classes} classes of the '
             f'model in {key}.metainfo=dict(classes=(...)) (without it a '
             f'CocoDataset uses the 80 COCO classes).')
+
+
+def check_consistency(model: Any, datasets: List[Tuple[str, Any]]) -> None:
+    """Raises :class:`DatasetModelMismatchError` naming every dataset (given as
+    ``(config key, dataset)``) whose number of classes differs from the model's."""
+    num_classes, model_key = model_num_classes(model)
+    problems = []
+    for key, dataset in datasets:
+        classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+        problem = None if classes is None else classes_problem(key, classes, num_classes,
+                                                               model_key)
+        if problem:
+            problems.append(problem)
     if problems:
         raise DatasetModelMismatchError('\n'.join(problems))
 
@@ -73,14 +76,22 @@ class DatasetModelConsistencyHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def before_run(self, runner) -> None:
-        datasets = []
-        for name in ('train', 'val', 'test'):
-            loop = getattr(runner, f'_{name}_loop', None)
-            if isinstance(loop, BaseLoop) and hasattr(loop, 'dataloader'):
-                datasets.append((f'{name}_dataloader.dataset', loop.dataloader.dataset))
+    def before_train(self, runner) -> None:
+        # Runner.train() builds the val loop (if any) before this hook runs, so
+        # reading it here builds nothing.
+        datasets = [('train_dataloader.dataset', runner.train_loop.dataloader.dataset)]
+        if runner.val_loop is not None:
+            datasets.append(('val_dataloader.dataset', runner.val_loop.dataloader.dataset))
         check_consistency(runner.model, datasets)
+
+    def before_val(self, runner) -> None:
+        check_consistency(runner.model,
+                          [('val_dataloader.dataset', runner.val_loop.dataloader.dataset)])
+
+    def before_test(self, runner) -> None:
+        check_consistency(runner.model,
+                          [('test_dataloader.dataset', runner.test_loop.dataloader.dataset)])
 
 
 __all__ = ['DatasetModelConsistencyHook', 'DatasetModelMismatchError',
-           'check_consistency', 'model_num_classes', 'dataset_classes']
+           'check_consistency', 'classes_problem', 'model_num_classes']

@@ -29,25 +29,22 @@ The annotations are read by the dataset classes that check them while
 training, :class:`ssd_ext.data.CheckedCocoDataset` (for ``CocoDataset``
 configs) and :class:`ssd_ext.data.CheckedVOCDataset` (for ``VOCDataset`` /
 ``XMLDataset`` configs), with every policy at ``'skip'`` so that all problems
-are listed (see their docstrings for the skip/error policies).
+are listed (see their docstrings for the skip/error policies). Image files are
+checked by the datasets' checker (:mod:`ssd_ext.data.image_checks`, through the
+dataset's ``backend_args``), the classes against the model as
+``DatasetModelConsistencyHook`` does, and everything lands in one
+:class:`ssd_ext.data.DataReport`.
 """
 import argparse
 import os
-import os.path as osp
 import sys
-from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import init_default_scope
 
-SIZE_MISMATCH = 'image size differs from width/height in the annotation file'
-FORMAT_NOTE = 'image content is not the format of its extension (decoded by content: fine)'
 CLASSES_MISMATCH = 'number of classes differs from the model'
 ANN_FILE = 'annotation file unusable'
-EXTENSIONS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.bmp': 'BMP',
-              '.tif': 'TIFF', '.tiff': 'TIFF', '.webp': 'WEBP'}
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -98,130 +95,41 @@ def build_checked(ds_cfg: ConfigDict) -> Any:
         on_unlisted_category='skip'))
 
 
-class Scan:
-    """Findings of one dataset: counts and examples of errors and notes, by kind."""
-
-    def __init__(self) -> None:
-        self.errors: Counter = Counter()
-        self.notes: Counter = Counter()
-        self.examples: Dict[str, List[str]] = defaultdict(list)
-        self.stats: Counter = Counter()
-
-    def error(self, kind: str, where: str = '', count: int = 1) -> None:
-        self.errors[kind] += count
-        if where:
-            self.examples[kind].append(where)
-
-    def note(self, kind: str, where: str = '', count: int = 1) -> None:
-        self.notes[kind] += count
-        if where:
-            self.examples[kind].append(where)
-
-    def num_errors(self) -> int:
-        return sum(self.errors.values())
-
-    def format(self, max_examples: int) -> str:
-        lines = []
-        for title, group in (('ERRORS', self.errors), ('NOTES', self.notes)):
-            if not group:
-                continue
-            lines.append(f'{title} ({sum(group.values())}):')
-            for kind, count in group.most_common():
-                lines.append(f'  {kind}: {count}')
-                shown = self.examples[kind][:max_examples]
-                lines += [f'    - {w}' for w in shown]
-                if count > len(shown):
-                    lines.append(f'    ... and {count - len(shown)} more')
-        return '\n'.join(lines)
-
-
-def check_images(data_list: List[dict], decode: bool, workers: int, scan: Scan,
-                 ann_file: str) -> None:
-    """Checks the image file of each data info (``img_path``, ``img_id``,
-    ``width``, ``height``)."""
-    from ssd_ext.data.checks import (MISSING_IMAGE, UNREADABLE_IMAGE,
-                                     decode_problem, image_format)
-
-    def one(info: dict) -> List[Tuple[str, str, str]]:
-        path = info['img_path']
-        where = f'{path} (image id {info["img_id"]} in {ann_file})'
-        if not osp.isfile(path):
-            return [('error', MISSING_IMAGE, where)]
-        if not decode:
-            return []
-        try:
-            with open(path, 'rb') as f:
-                raw = f.read()
-        except OSError as err:
-            return [('error', UNREADABLE_IMAGE, f'{where}: {err}')]
-        problem = decode_problem(raw)
-        if problem:
-            return [('error', problem[0], f'{where}: {problem[1]}')]
-        found = []
-        fmt = image_format(raw)
-        expected = EXTENSIONS.get(osp.splitext(path)[1].lower())
-        if expected and fmt != expected:
-            found.append(('note', FORMAT_NOTE, f'{where}: {fmt} data'))
-        import mmcv
-        h, w = mmcv.imfrombytes(raw, flag='color').shape[:2]
-        if (w, h) != (info['width'], info['height']):
-            hint = ' (swapped: EXIF orientation?)' if (h, w) == (
-                info['width'], info['height']) else ''
-            found.append(('error', SIZE_MISMATCH, f'{where}: file {w}x{h}, '
-                          f'annotation {info["width"]}x{info["height"]}{hint}'))
-        return found
-
-    if decode and workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(one, data_list))
-    else:
-        results = [one(info) for info in data_list]
-    for found in results:
-        for level, kind, where in found:
-            (scan.error if level == 'error' else scan.note)(kind, where)
-
-
-def add_report(scan: Scan, report: Any) -> None:
-    """A checked dataset's ``DataReport`` into the scan."""
-    for finding in report.errors:
-        scan.error(finding.kind, f'{finding.where}' +
-                   (f': {finding.detail}' if finding.detail else ''))
-    for kind, count in report.notes.items():
-        scan.note(kind, count=count)
-        scan.examples[kind].extend(report.note_examples.get(kind, []))
-
-
 def scan_dataset(ds_cfg: ConfigDict, num_classes: Optional[int], model_key: str,
                  decode: bool = True, workers: int = 1, key: str = 'dataset'
-                 ) -> Tuple[Scan, List[str]]:
-    """Checks one COCO or VOC dataset config; returns findings and header lines."""
-    from ssd_ext.data.checks import DataCheckError
-    scan = Scan()
+                 ) -> Tuple[Any, List[str], List[dict]]:
+    """Checks one COCO or VOC dataset config; returns its :class:`DataReport`,
+    header lines and the data infos of the usable images."""
+    from ssd_ext.data import DataCheckError, DataReport
+    from ssd_ext.data.image_checks import check_image_files
+    from ssd_ext.engine.data_checks_hook import classes_problem
+    report = DataReport(str(ds_cfg.get('ann_file')))
     header = [f'dataset: {ds_cfg.get("type", "?")} ({key})']
     try:
         dataset = build_checked(ds_cfg)
         data_list = dataset.load_annotations()
     except (DataCheckError, OSError, ValueError) as err:
         header.append(f'  annotation file: {ds_cfg.get("ann_file")}')
-        scan.error(ANN_FILE, str(err))
-        return scan, header
+        report.error(ANN_FILE, str(err))
+        return report, header, []
     classes = tuple(dataset.metainfo['classes'])
     header += [f'  annotation file: {dataset.ann_file}',
                f'  data_prefix: {dict(dataset.data_prefix)}',
                f'  classes ({len(classes)}): {classes}']
-    if num_classes is not None and len(classes) != num_classes:
-        scan.error(CLASSES_MISMATCH,
-                   f'{key}.metainfo.classes has {len(classes)} classes but '
-                   f'{model_key} = {num_classes}')
-    add_report(scan, dataset.report)
-    add_report(scan, dataset.image_report)
-    if dataset.report.unlisted:
+    problem = classes_problem(key, classes, num_classes, model_key)
+    if problem:
+        report.error(CLASSES_MISMATCH, problem)
+    report.extend(dataset.report)
+    report.extend(dataset.image_report)
+    if report.unlisted:
         header.append(f'  annotations of categories not in classes (ignored): '
-                      f'{dict(dataset.report.unlisted.most_common())}')
-    scan.stats.update(images=len(data_list),
-                      boxes=sum(len(info['instances']) for info in data_list))
-    check_images(data_list, decode, workers, scan, dataset.ann_file)
-    return scan, header
+                      f'{dict(report.unlisted.most_common())}')
+    # Every image is listed, with the boxes its annotations keep; the files'
+    # problems are counted, not filtered out of the totals.
+    check_image_files(data_list, report, dataset.ann_file, decode=decode,
+                      backend_args=dataset.backend_args, workers=workers,
+                      compare_annotation=True)
+    return report, header, data_list
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -242,18 +150,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     total_errors = 0
     for i, ds_cfg in enumerate(leaf_datasets(loader.dataset)):
         key = f'{args.split}_dataloader.dataset'
-        scan, header = scan_dataset(ds_cfg, num_classes, model_key,
-                                    decode=not args.no_decode, workers=args.workers,
-                                    key=key)
+        report, header, data_list = scan_dataset(
+            ds_cfg, num_classes, model_key, decode=not args.no_decode,
+            workers=args.workers, key=key)
         print('\n'.join(header))
-        body = scan.format(args.max_examples)
+        body = report.listing(args.max_examples)
         if body:
             print(body)
-        n = scan.num_errors()
+        n = len(report.errors)
         total_errors += n
-        notes = sum(scan.notes.values())
-        print(f'summary: {n} error(s) of {len(scan.errors)} kind(s), {notes} note(s); '
-              f'{scan.stats["images"]} images, {scan.stats["boxes"]} usable boxes')
+        notes = sum(report.notes.values())
+        boxes = sum(len(info['instances']) for info in data_list)
+        print(f'summary: {n} error(s) of {len(report.error_counts())} kind(s), '
+              f'{notes} note(s); {len(data_list)} images, {boxes} usable boxes')
     print('RESULT: ' + ('FAILED' if total_errors else 'OK') +
           f' ({total_errors} error(s))')
     return 1 if total_errors else 0
