@@ -3,8 +3,9 @@
 - ``backbones/vgg16.py``: VGG16 with reduced fc6/fc7 (:class:`VGG16ReducedFC`)
 - ``necks/ssd_neck.py``: L2Norm and extra layers (:class:`SSDExtraLayers`)
 - ``anchors/prior_box.py``: prior boxes (:class:`PriorBoxGenerator`)
-- ``box_head/``: encoding, matching, the MultiBox loss and the head
-  (:class:`MultiBoxHead`, with decoding and NMS)
+- ``box_head/``: encoding, matching, the MultiBox loss, the decoding of
+  scored candidates (``candidates.py``, shared with the ONNX export) and the
+  head (:class:`MultiBoxHead`, with NMS)
 """
 from ssd_ext.models.anchors.prior_box import PriorBoxGenerator, caffe_prior_sizes
 from ssd_ext.models.backbones.vgg16 import VGG16ReducedFC
