@@ -91,39 +91,29 @@ def pil_problem(raw: bytes) -> Optional[str]:
     return None
 
 
-def read_image(path: str, backend_args: Optional[dict]
-               ) -> Tuple[Optional[bytes], Optional[Problem]]:
-    """The file's bytes, or ``None`` and why not (missing, unreadable)."""
-    try:
-        if not fileio.exists(path, backend_args=backend_args):
-            return None, (MISSING_IMAGE, '')
-        return fileio.get(path, backend_args=backend_args), None
-    except OSError as err:
-        return None, (UNREADABLE_IMAGE, str(err))
-
-
 def check_image_file(path: str, decode: bool = True,
                      backend_args: Optional[dict] = None) -> ImageCheck:
     """Checks that ``path`` exists and, with ``decode``, decodes."""
-    if not decode:
-        try:
-            found = fileio.exists(path, backend_args=backend_args)
-        except OSError as err:
-            return ImageCheck((UNREADABLE_IMAGE, str(err)))
-        return ImageCheck() if found else ImageCheck((MISSING_IMAGE, ''))
-    raw, problem = read_image(path, backend_args)
-    return ImageCheck(problem) if problem else check_image_bytes(raw)
+    try:
+        if not fileio.exists(path, backend_args=backend_args):
+            return ImageCheck((MISSING_IMAGE, ''))
+        if not decode:
+            return ImageCheck()
+        raw = fileio.get(path, backend_args=backend_args)
+    except OSError as err:
+        return ImageCheck((UNREADABLE_IMAGE, str(err)))
+    return check_image_bytes(raw)
 
 
 def header_size(path: str, backend_args: Optional[dict] = None) -> ImageCheck:
     """The image's format and size from its header only (cheap: for
     annotations that lack the size), or the file's problem."""
     from PIL import Image
-    raw, problem = read_image(path, backend_args)
-    if problem:
-        return ImageCheck(problem)
+    check = check_image_file(path, decode=False, backend_args=backend_args)
+    if check.problem:
+        return check
     try:
-        with Image.open(io.BytesIO(raw)) as im:
+        with Image.open(io.BytesIO(fileio.get(path, backend_args=backend_args))) as im:
             return ImageCheck(format=im.format, size=im.size)
     except Exception as err:  # PIL's UnidentifiedImageError, OSError and friends
         return ImageCheck((CORRUPT_IMAGE, f'{type(err).__name__}: {err}'))
@@ -134,20 +124,21 @@ def image_where(info: dict, ann_file: str) -> str:
     return f'{info["img_path"]} (image id {info["img_id"]} in {ann_file})'
 
 
-def annotation_findings(info: dict, check: ImageCheck) -> List[Tuple[str, str, str]]:
-    """``(level, kind, detail)`` of a decoded image against its data info:
-    size (an error) and extension (a note)."""
-    found = []
+def matches_annotation(info: dict, check: ImageCheck, report: DataReport,
+                       where: str) -> bool:
+    """Whether a decoded image has the size its data info says; a wrong size
+    is recorded as an error, content not of its extension's format as a note."""
     expected = EXTENSIONS.get(osp.splitext(info['img_path'])[1].lower())
     if expected and check.format != expected:
-        found.append(('note', FORMAT_NOTE, f'{check.format} data'))
+        report.note(FORMAT_NOTE, f'{where}: {check.format} data')
     annotated = (info['width'], info['height'])
-    if check.size != annotated:
-        (w, h), (aw, ah) = check.size, annotated
-        # A portrait photo stored landscape with an EXIF rotation swaps them.
-        hint = ' (swapped: EXIF orientation?)' if (h, w) == annotated else ''
-        found.append(('error', SIZE_MISMATCH, f'file {w}x{h}, annotation {aw}x{ah}{hint}'))
-    return found
+    if check.size == annotated:
+        return True
+    (w, h), (aw, ah) = check.size, annotated
+    # A portrait photo stored landscape with an EXIF rotation swaps them.
+    hint = ' (swapped: EXIF orientation?)' if (h, w) == annotated else ''
+    report.error(SIZE_MISMATCH, where, f'file {w}x{h}, annotation {aw}x{ah}{hint}')
+    return False
 
 
 def check_image_files(data_list: List[dict], report: DataReport, ann_file: str,
@@ -176,13 +167,8 @@ def check_image_files(data_list: List[dict], report: DataReport, ann_file: str,
         if result.problem:
             report.error(result.problem[0], where, result.problem[1])
             continue
-        found = annotation_findings(info, result) if compare_annotation and result.size else []
-        for level, kind, detail in found:
-            if level == 'error':
-                report.error(kind, where, detail)
-            else:
-                report.note(kind, f'{where}: {detail}')
-        if not any(level == 'error' for level, _, _ in found):
+        if not (compare_annotation and result.size) or \
+                matches_annotation(info, result, report, where):
             kept.append(info)
     return kept
 
