@@ -2,25 +2,24 @@
 
 Adds what MMEngine 0.10.7 lacks for CPU-only machines: distributed runs use the
 gloo backend and a CPU ``DistributedDataParallel`` (no ``device_ids``), the
-process group is set up without MMEngine's ``torch.cuda.set_device`` (which a
-CPU build of torch cannot run), and ``--amp`` autocasts where the hardware
-makes it pay (``precision.py``), with optimizer state that a skipped step cannot
-corrupt on a GPU (``amp_optim_wrapper.py``).
+process group is joined without MMEngine's ``torch.cuda.set_device``, which a
+CPU build of torch cannot run (``cpu_dist.py``), and ``--amp`` autocasts where
+the hardware makes it pay (``precision.py``), with optimizer state that a
+skipped step cannot corrupt on a GPU (``amp_optim_wrapper.py``).
 """
 import argparse
 import os
 import os.path as osp
 from typing import Optional
-from unittest import mock
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.dist import init_dist, is_distributed
+from mmengine.dist import is_distributed
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
-from mmengine.utils.dl_utils import set_multi_processing
 
+from ssd_ext.engine.cpu_dist import init_cpu_process_group
 from ssd_ext.engine.precision import (AMP_DTYPES, channels_last_pays, log_amp_choice,
                                       resolve_amp_dtype)
 
@@ -50,23 +49,11 @@ def adapt_to_device(cfg: Config) -> None:
 
 
 def init_cpu_dist(cfg: Config) -> None:
-    """Joins the process group of a CPU-only distributed run (gloo).
-
-    MMEngine's ``init_dist`` (pytorch, slurm and mpi launchers) pins each
-    process to a GPU with ``torch.cuda.set_device`` before
-    ``init_process_group``; a CPU build of torch has no such call and raises.
-    The group is initialised here with that call made a no-op, and the Runner
-    then skips its own initialisation because the group already exists.
-    """
+    """Joins the process group of a CPU-only distributed run (gloo) before the
+    Runner is built, which then skips its own ``init_dist`` (see ``cpu_dist.py``)."""
     if not _cpu_distributed(cfg) or is_distributed():
         return
-    env_cfg = cfg.get('env_cfg', {})
-    # Same order as Runner.setup_env: otherwise init_dist picks 'spawn' first
-    # and the Runner then warns while switching to the config's start method.
-    set_multi_processing(**env_cfg.get('mp_cfg', {}), distributed=True)
-    dist_cfg = dict(env_cfg.get('dist_cfg', {}))
-    with mock.patch.object(torch.cuda, 'set_device', lambda device: None):
-        init_dist(cfg.launcher, **dist_cfg)
+    init_cpu_process_group(cfg.launcher, **cfg.get('env_cfg', {}).get('dist_cfg', {}))
 
 
 def enable_amp(cfg: Config, training: bool, dtype: str = 'auto') -> Optional[str]:
