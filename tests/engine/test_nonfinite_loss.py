@@ -15,8 +15,10 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import Dataset
 
-from ssd_ext.engine.nonfinite_loss_hook import (NonFiniteGuard, NonFiniteLossError,
-                                                NonFiniteLossHook)
+from ssd_ext.engine.nonfinite_diagnosis import Cause
+from ssd_ext.engine.nonfinite_guard import NonFiniteGuard
+from ssd_ext.engine.nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
+from ssd_ext.engine.nonfinite_tensors import fmt
 from ssd_ext.utils.checkpoint import safe_load
 
 
@@ -163,24 +165,40 @@ def test_nonfinite_gradient_of_a_finite_loss(tmp_path):
     assert finite(model.state_dict())
 
 
+class LossModule(nn.Module):
+    """Returns a loss dict, as a detector's forward does in training mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, x, scale=1.0):
+        return dict(loss=self.linear(x).pow(2).sum() * scale)
+
+
 def test_guard_skips_the_whole_accumulation_window():
-    model = nn.Linear(2, 1)
+    model = LossModule()
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),
                            accumulative_counts=2)
     wrapper.initialize_count_status(model, 0, 8)
-    guard = NonFiniteGuard(wrapper)
+    guard = NonFiniteGuard(model, [wrapper])
     x = torch.ones(1, 2)
-    start = model.weight.detach().clone()
-    wrapper.update_params(model(x).sum())
-    wrapper.update_params(model(x).pow(2).sum() * float('inf'))
-    assert guard.pop_event() == ('loss', 'inf')
-    torch.testing.assert_close(model.weight, start)  # window skipped
+    start = model.linear.weight.detach().clone()
+    wrapper.update_params(model(x)['loss'])
+    wrapper.update_params(model(x, float('inf'))['loss'])
+    skipped = guard.take_skipped()
+    assert skipped.trigger is Cause.LOSS
+    assert {k: fmt(v) for k, v in skipped.loss_terms.items()} == {'loss': 'inf'}
+    torch.testing.assert_close(model.linear.weight, start)  # window skipped
     assert all(p.grad is None or not p.grad.any() for p in model.parameters())
-    wrapper.update_params(model(x).sum())
-    wrapper.update_params(model(x).sum())
-    assert guard.pop_event() is None and not torch.equal(model.weight, start)
+    wrapper.update_params(model(x)['loss'])
+    wrapper.update_params(model(x)['loss'])
+    assert guard.take_skipped() is None and not torch.equal(model.linear.weight, start)
     guard.remove()
-    assert 'update_params' not in wrapper.__dict__
+    # Removed: a non-finite window now reaches the weights.
+    wrapper.update_params(model(x)['loss'])
+    wrapper.update_params(model(x, float('inf'))['loss'])
+    assert not torch.isfinite(model.linear.weight).all()
 
 
 def test_hook_arguments_are_checked():
