@@ -6,9 +6,9 @@ no layout conversions remain.
 """
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ssd_ext.registry import HOOKS
+from ssd_ext.utils.model import unwrap_model
 
 
 @HOOKS.register_module()
@@ -18,5 +18,4 @@ class ChannelsLastHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_run(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        model.to(memory_format=torch.channels_last)
+        unwrap_model(runner.model).to(memory_format=torch.channels_last)

@@ -1,9 +1,12 @@
-"""compile_network: the compiled detector finds what the eager one finds."""
+"""compile_network: the compiled detector finds what the eager one finds, with
+the weights frozen while it runs and Inductor's process-wide flag as it was."""
+import pytest
 import torch
+import torch._inductor.config as inductor_config
 from mmengine.config import Config
 
 import ssd_ext  # noqa: F401  (registers modules)
-from ssd_ext.engine.compile import compile_network
+from ssd_ext.engine.compile import compile_network, inductor_freezing
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
@@ -36,10 +39,23 @@ def test_compiled_network_gives_the_eager_detections(repo_root):
     eager = detect()
     compiled_model = compile_network(model)
     assert compiled_model is model
+    torch._dynamo.utils.counters.clear()
     compiled = detect()
+    # Frozen: oneDNN's weight prepacking only matches weights that are constants.
+    assert torch._dynamo.utils.counters['inductor']['mkldnn_conv_weight_pack_matcher_count'] > 0
+    assert inductor_config.freezing is False
     for e, c in zip(eager, compiled):
         e, c = e.pred_instances, c.pred_instances
         assert len(e) > 0 and len(e) == len(c)
         torch.testing.assert_close(c.scores, e.scores, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(c.bboxes, e.bboxes, rtol=1e-4, atol=1e-2)
         assert torch.equal(c.labels, e.labels)
+
+
+def test_freezing_is_scoped_to_the_block():
+    before = inductor_config.freezing
+    with pytest.raises(RuntimeError):
+        with inductor_freezing():
+            assert inductor_config.freezing is True
+            raise RuntimeError('a failing call')
+    assert inductor_config.freezing is before

@@ -40,7 +40,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import ssd_ext  # noqa: F401  (registers modules)
-from ssd_ext.engine.compile import compile_network
+from ssd_ext.engine.compile import compile_network, inductor_freezing
 from ssd_ext.engine.precision import AMP_DTYPES, machine_description, resolve_amp_dtype
 from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext
 from ssd_ext.utils.mmdet_reference import build_mmdet_ssd
@@ -142,11 +142,13 @@ def infer_step(model, size: int, args) -> Callable[[], None]:
         model = compile_network(copy.deepcopy(model))  # train and loss stay eager
     data = fake_batch(args.batch, size, args.device, with_gt=False)
     metas = [s.metainfo for s in data['data_samples']]
+    # The parts are called directly, not through the detector's hooks.
+    freezing = inductor_freezing if args.compile else nullcontext
 
     def step():
         with torch.no_grad():
             batch = preprocess(model, data, False, args)
-            with autocast(args):
+            with autocast(args), freezing():
                 cls_scores, bbox_preds = model.bbox_head(model.extract_feat(batch['inputs']))
             model.bbox_head.predict_by_feat([c.float() for c in cls_scores],
                                             [b.float() for b in bbox_preds],
