@@ -2,8 +2,8 @@
 
 Every ssd_ext name is distinct from MMDetection's (no ``SSDHead``/``SSDVGG`` clash).
 """
-from mmdet.registry import (DATASETS, HOOKS, METRICS, MODELS, OPTIM_WRAPPERS, TASK_UTILS,
-                            TRANSFORMS)
+from mmdet.registry import (DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, METRICS, MODELS,
+                            OPTIM_WRAPPERS, TASK_UTILS, TRANSFORMS)
 
-__all__ = ['DATASETS', 'HOOKS', 'METRICS', 'MODELS', 'OPTIM_WRAPPERS', 'TASK_UTILS',
-           'TRANSFORMS']
+__all__ = ['DATA_SAMPLERS', 'DATASETS', 'HOOKS', 'LOOPS', 'METRICS', 'MODELS',
+           'OPTIM_WRAPPERS', 'TASK_UTILS', 'TRANSFORMS']

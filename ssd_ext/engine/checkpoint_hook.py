@@ -1,50 +1,50 @@
 """``CheckpointHook`` whose checkpoints survive a kill at any moment of a save.
 
-MMEngine 0.10.7 writes a checkpoint straight into its final file
-(``Runner.save_checkpoint`` -> ``mmengine.runner.checkpoint.save_checkpoint`` ->
-``LocalBackend.put``: ``open(path, 'wb').write(...)``) and then rewrites
-``work_dir/last_checkpoint`` in place. With ``max_keep_ckpts`` it also deletes the
+MMEngine 0.10.7 writes a checkpoint straight into its final file, then rewrites
+``work_dir/last_checkpoint`` in place, and with ``max_keep_ckpts`` deletes the
 oldest checkpoint *before* writing the new one. A kill during a save can
-therefore leave a truncated ``iter_N.pth``, an empty ``last_checkpoint``, or (with
-``max_keep_ckpts=1``) a pointer to a checkpoint that was already deleted;
+therefore leave a truncated ``iter_N.pth``, an empty ``last_checkpoint``, or
+(with ``max_keep_ckpts=1``) a pointer to a checkpoint that was already deleted;
 ``--resume`` then fails.
 
-:class:`AtomicCheckpointHook` keeps MMEngine's behaviour and file names but
-orders every step so that the previous checkpoint and the pointer stay valid:
+:class:`AtomicCheckpointHook` keeps MMEngine's behaviour, arguments and file
+names but orders every step so that the previous checkpoint and the pointer
+stay valid:
 
-1. the runner writes the checkpoint to a partial file beside the target
-   (``.iter_N.pth.partial-<pid>``), which is fsynced and renamed over
-   ``iter_N.pth`` (:mod:`ssd_ext.engine.atomic_io`);
+1. the checkpoint is written through the ``'atomic_local'`` file backend
+   (:mod:`ssd_ext.engine.atomic_backend`): a partial file beside the target,
+   fsynced and renamed over ``iter_N.pth``;
 2. ``last_checkpoint`` is replaced atomically the same way, and only after 1;
 3. only then are checkpoints beyond ``max_keep_ckpts`` deleted, and never the
    one ``last_checkpoint`` names. The ids still to delete are stored in the
    checkpoint's message hub, so a kill between 2 and 3 is cleaned up by the next
    run instead of leaking a file; stale partial files are removed at start.
 
-Best checkpoints (``save_best``) are written atomically too. MMEngine still
-deletes the previous best file before writing the new one, so a kill between
-the two can lose the best checkpoint (never the resume checkpoint).
+Best checkpoints (``save_best``) go through the same backend, so they are
+written atomically too. MMEngine still deletes the previous best file before
+writing the new one, so a kill between the two can lose the best checkpoint
+(never the resume checkpoint).
 
-Only local paths are handled this way; for other storage backends (e.g. petrel)
-the hook warns and behaves exactly like ``CheckpointHook``.
+Only local paths are handled this way: with ``backend_args`` or
+``file_client_args`` of another storage (e.g. petrel) the hook warns and is
+exactly ``CheckpointHook``.
 """
 import logging
-import os
 import os.path as osp
-import shutil
-from typing import Any, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from mmengine.dist import is_main_process
-from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
-from ssd_ext.engine.atomic_io import (atomic_write, commit_partial, partial_path,
-                                      remove_stale_partials)
+from ssd_ext.engine.atomic_backend import BACKEND_NAME, AtomicLocalBackend
+from ssd_ext.engine.atomic_io import remove_stale_partials
 from ssd_ext.registry import HOOKS
 
-# message hub runtime info: checkpoint ids dropped from ``keep_ckpt_ids`` whose
-# files are still to be deleted (see the module docstring, step 3).
+# Message hub runtime info: checkpoint ids dropped from ``keep_ckpt_ids`` (MMEngine's
+# key, so the keep list carries over between the two hooks) whose files are still
+# to be deleted (see the module docstring, step 3).
+KEEP_KEY = 'keep_ckpt_ids'
 PENDING_REMOVAL_KEY = 'ckpt_ids_to_remove'
 POINTER_NAME = 'last_checkpoint'
 
@@ -58,60 +58,37 @@ def read_last_checkpoint(work_dir: str) -> Optional[str]:
         return None
 
 
-class _AtomicSavingRunner:
-    """A runner whose ``save_checkpoint`` goes through the hook's atomic save.
-
-    Lets :meth:`AtomicCheckpointHook._save_best_checkpoint` reuse MMEngine's
-    logic unchanged; everything else is the wrapped runner's.
-    """
-
-    def __init__(self, runner, hook: 'AtomicCheckpointHook') -> None:
-        self.__dict__['_runner'] = runner
-        self.__dict__['_hook'] = hook
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._runner, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._runner, name, value)
-
-    def save_checkpoint(self, out_dir: str, filename: str,
-                        file_client_args: Optional[dict] = None, **kwargs) -> None:
-        assert file_client_args is None, 'atomic saves use backend_args only'
-        self._hook._atomic_save(self._runner, out_dir, filename, **kwargs)
-
-
-def _unwrap(runner):
-    return runner._runner if isinstance(runner, _AtomicSavingRunner) else runner
+def best_record(runner) -> Dict[str, Any]:
+    """The message hub's record of the best checkpoints (``best_score*`` and
+    ``best_ckpt*`` keys), which ``CheckpointHook`` updates with each new best."""
+    return {k: v for k, v in runner.message_hub.runtime_info.items()
+            if k.startswith(('best_score', 'best_ckpt'))}
 
 
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` with atomic checkpoint and ``last_checkpoint`` writes.
 
-    Accepts exactly ``CheckpointHook``'s arguments; see the module docstring.
+    Accepts exactly ``CheckpointHook``'s arguments; ``backend_args`` defaults to
+    the atomic local backend. See the module docstring.
     """
 
-    atomic = False  # decided in before_train, once the storage backend is known
+    def __init__(self, *args, backend_args: Optional[dict] = None, **kwargs) -> None:
+        if backend_args is None and kwargs.get('file_client_args') is None:
+            backend_args = dict(backend=BACKEND_NAME)
+        super().__init__(*args, backend_args=backend_args, **kwargs)
+        self.atomic = False  # decided in before_train, once out_dir is known
 
     def before_train(self, runner) -> None:
-        excess: List[int] = []
-        if self.max_keep_ckpts > 0 and 'keep_ckpt_ids' in runner.message_hub.runtime_info:
-            # MMEngine trims an over-long keep list here with unguarded deletes;
-            # hand it the trimmed list and delete the excess ourselves.
-            keep = list(runner.message_hub.get_info('keep_ckpt_ids'))
-            if len(keep) > self.max_keep_ckpts:
-                excess = keep[:-self.max_keep_ckpts]
-                runner.message_hub.update_info('keep_ckpt_ids',
-                                               keep[-self.max_keep_ckpts:])
+        excess = self._trim_keep_list(runner)
         super().before_train(runner)
-        self.atomic = (self.file_client_args is None
-                       and isinstance(self.file_backend, LocalBackend))
+        self.atomic = isinstance(self.file_backend, AtomicLocalBackend)
         if not self.atomic:
-            print_log(f'{type(self).__name__}: {self.out_dir} is not on a local file '
-                      'system (or file_client_args is set); checkpoints are written '
-                      "by MMEngine's non-atomic path", logger='current',
-                      level=logging.WARNING)
+            print_log(f'{type(self).__name__}: {self.out_dir} is written through '
+                      f'backend_args={self.backend_args} / file_client_args='
+                      f'{self.file_client_args}, not the {BACKEND_NAME!r} backend; '
+                      "checkpoints are written by MMEngine's non-atomic path",
+                      logger='current', level=logging.WARNING)
         pending = list(runner.message_hub.runtime_info.get(PENDING_REMOVAL_KEY, []))
         runner.message_hub.update_info(PENDING_REMOVAL_KEY, [])
         if not is_main_process():
@@ -121,31 +98,63 @@ class AtomicCheckpointHook(CheckpointHook):
                 for path in remove_stale_partials(directory):
                     runner.logger.info(f'Removed a partial file left by an '
                                        f'interrupted save: {path}')
-        self._remove_checkpoints(runner, excess + pending)
+        self.remove_checkpoints(runner, excess + pending)
+
+    def _trim_keep_list(self, runner) -> List[int]:
+        """Shortens a resumed keep list to ``max_keep_ckpts`` and returns the ids
+        dropped: MMEngine would delete their files itself, unguarded."""
+        keep = list(runner.message_hub.runtime_info.get(KEEP_KEY, []))
+        if self.max_keep_ckpts <= 0 or len(keep) <= self.max_keep_ckpts:
+            return []
+        runner.message_hub.update_info(KEEP_KEY, keep[-self.max_keep_ckpts:])
+        return keep[:-self.max_keep_ckpts]
+
+    # -- when to save (CheckpointHook's rules) -------------------------------
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
+                         outputs: Optional[dict] = None) -> None:
+        if not self.atomic:
+            return super().after_train_iter(runner, batch_idx, data_batch, outputs)
+        if self.by_epoch:
+            return
+        if (self.every_n_train_iters(runner, self.interval, self.save_begin)
+                or (self.save_last and self.is_last_train_iter(runner))):
+            step = runner.iter + 1
+            runner.logger.info(f'Saving checkpoint at {step} iterations')
+            self.save_step_checkpoint(runner, step, dict(epoch=runner.epoch, iter=step))
+
+    def after_train_epoch(self, runner) -> None:
+        if not self.atomic:
+            return super().after_train_epoch(runner)
+        if not self.by_epoch:
+            return
+        if (self.every_n_epochs(runner, self.interval, self.save_begin)
+                or (self.save_last and self.is_last_train_epoch(runner))):
+            step = runner.epoch + 1
+            runner.logger.info(f'Saving checkpoint at {step} epochs')
+            self.save_step_checkpoint(runner, step, dict(epoch=step, iter=runner.iter))
+
+    def after_val_epoch(self, runner, metrics: Dict[str, Any]) -> None:
+        if not self.atomic:
+            return super().after_val_epoch(runner, metrics)
+        # After a new best, MMEngine 0.10.7 saves the latest step checkpoint again
+        # (so that it records the new best) through its non-atomic path, which it
+        # skips while ``last_ckpt`` is None; that save is done here instead.
+        last, self.last_ckpt = self.last_ckpt, None
+        before = best_record(runner)
+        try:
+            super().after_val_epoch(runner, metrics)
+        finally:
+            self.last_ckpt = last
+        if last is not None and best_record(runner) != before:
+            step = runner.epoch if self.by_epoch else runner.iter
+            self.save_step_checkpoint(runner, step,
+                                      dict(epoch=runner.epoch, iter=runner.iter))
 
     # -- saving ------------------------------------------------------------
 
-    def _atomic_save(self, runner, out_dir: str, filename: str, **kwargs) -> None:
-        """``runner.save_checkpoint`` into a partial file, then an atomic rename."""
-        final = osp.join(out_dir, filename)
-        staged = osp.basename(partial_path(final))
-        self._write_partial(runner, out_dir, staged, **kwargs)
-        if is_main_process():  # Runner.save_checkpoint is master_only
-            self._commit(osp.join(out_dir, staged), final)
-
-    def _write_partial(self, runner, out_dir: str, staged_name: str, **kwargs) -> None:
-        runner.save_checkpoint(out_dir, staged_name, **kwargs)
-
-    def _commit(self, staged: str, final: str) -> None:
-        commit_partial(staged, final)
-
-    def _write_last_checkpoint(self, runner, ckpt_path: str) -> None:
-        atomic_write(osp.join(runner.work_dir, POINTER_NAME), ckpt_path)
-
-    def _save_checkpoint_with_step(self, runner, step, meta):
-        runner = _unwrap(runner)
-        if not self.atomic:
-            return super()._save_checkpoint_with_step(runner, step, meta)
+    def save_step_checkpoint(self, runner, step: int, meta: dict) -> None:
+        """Saves ``filename_tmpl.format(step)``, then the pointer, then deletes."""
         dropped: List[int] = []
         if self.max_keep_ckpts > 0:
             # As MMEngine: the keep list is updated before saving, so that the
@@ -155,58 +164,41 @@ class AtomicCheckpointHook(CheckpointHook):
                 if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
                     dropped.append(self.keep_ckpt_ids.popleft())
                 self.keep_ckpt_ids.append(step)
-                runner.message_hub.update_info('keep_ckpt_ids',
-                                               list(self.keep_ckpt_ids))
+                runner.message_hub.update_info(KEEP_KEY, list(self.keep_ckpt_ids))
         pending = list(runner.message_hub.runtime_info.get(PENDING_REMOVAL_KEY, []))
         pending += [s for s in dropped if s not in pending]
         runner.message_hub.update_info(PENDING_REMOVAL_KEY, pending)
 
-        ckpt_filename = self.filename_tmpl.format(step)
-        self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        self._atomic_save(
-            runner, self.out_dir, ckpt_filename,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args,
-            **self.args)
+        runner.save_checkpoint(
+            self.out_dir, filename, save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler, meta=meta,
+            by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
         runner.message_hub.update_info(PENDING_REMOVAL_KEY, [])
-        if not is_main_process():
+        if not is_main_process():  # Runner.save_checkpoint writes on rank 0 only
             return
-        self._write_last_checkpoint(runner, self.last_ckpt)
-        self._remove_checkpoints(runner, pending)
-
-    def _save_best_checkpoint(self, runner, metrics) -> None:
-        if not self.atomic:
-            return super()._save_best_checkpoint(runner, metrics)
-        super()._save_best_checkpoint(_AtomicSavingRunner(_unwrap(runner), self),
-                                      metrics)
+        self.file_backend.put_text(self.last_ckpt, osp.join(runner.work_dir, POINTER_NAME))
+        self.remove_checkpoints(runner, pending)
 
     # -- deleting ----------------------------------------------------------
 
-    def _remove_checkpoints(self, runner, steps: Iterable[int]) -> None:
+    def remove_checkpoints(self, runner, steps: Iterable[int]) -> None:
+        """Deletes the checkpoints of ``steps`` that are not in the keep list."""
         keep = set(getattr(self, 'keep_ckpt_ids', ()))
         for step in steps:
-            if step in keep:
-                continue
-            self._remove_checkpoint(
-                runner, self.file_backend.join_path(self.out_dir,
-                                                    self.filename_tmpl.format(step)))
+            if step not in keep:
+                self.remove_checkpoint(runner, self.file_backend.join_path(
+                    self.out_dir, self.filename_tmpl.format(step)))
 
-    def _remove_checkpoint(self, runner, path: str) -> None:
+    def remove_checkpoint(self, runner, path: str) -> None:
         """Deletes one checkpoint unless ``last_checkpoint`` (or this run) needs it."""
-        protected = {p for p in (read_last_checkpoint(runner.work_dir), self.last_ckpt) if p}
-        if self.atomic:
-            if any(osp.exists(p) and osp.exists(path) and osp.samefile(p, path)
-                   for p in protected):
-                runner.logger.info(f'Keeping {path}: last_checkpoint points to it')
-                return
-            if osp.isfile(path):
-                os.remove(path)
-            elif osp.isdir(path):  # deepspeed checkpoints are directories
-                shutil.rmtree(path)
-            return
-        if path in protected:
+        protected = [p for p in (read_last_checkpoint(runner.work_dir), self.last_ckpt) if p]
+        if path in protected or (self.atomic and any(
+                osp.exists(p) and osp.exists(path) and osp.samefile(p, path)
+                for p in protected)):
+            runner.logger.info(f'Keeping {path}: last_checkpoint points to it')
             return
         if self.file_backend.isfile(path):
             self.file_backend.remove(path)

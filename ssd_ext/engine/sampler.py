@@ -7,7 +7,7 @@ import torch
 from mmengine.dataset import InfiniteSampler
 from mmengine.logging import print_log
 
-from mmdet.registry import DATA_SAMPLERS
+from ssd_ext.registry import DATA_SAMPLERS
 
 
 @DATA_SAMPLERS.register_module()
@@ -26,7 +26,7 @@ class ResumableInfiniteSampler(InfiniteSampler):
     kept by the training loop, which knows how many samples it *consumed*; the
     sampler itself only knows how many indices it handed to DataLoader workers,
     which prefetch ahead. See
-    :class:`~ssd_ext.engine.loops.FastResumeIterBasedTrainLoop`.
+    :class:`~ssd_ext.engine.data_stream.DataStream`.
 
     Args:
         dataset: The dataset.
