@@ -10,6 +10,8 @@ default_hooks = dict(
     checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=10000,
                     max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Before load_from/resume: MMEngine's checkpoint types read weights-only.
+    checkpoint_types=dict(type='AllowCheckpointTypesHook'),
     visualization=dict(type='DetVisualizationHook'))
 
 # Stop before the first iteration if dataset classes and num_classes disagree;

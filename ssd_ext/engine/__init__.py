@@ -4,6 +4,7 @@ from ssd_ext.engine.atomic_io import (atomic_open, atomic_torch_save, atomic_wri
                                       remove_stale_partials)
 from ssd_ext.engine.channels_last import ChannelsLastHook
 from ssd_ext.engine.checkpoint_hook import AtomicCheckpointHook
+from ssd_ext.engine.checkpoint_types_hook import AllowCheckpointTypesHook
 from ssd_ext.engine.compile import CompileForTestHook, compile_network
 from ssd_ext.engine.data_checks_hook import DatasetModelConsistencyHook
 from ssd_ext.engine.nonfinite_loss_hook import NonFiniteLossHook
@@ -13,7 +14,8 @@ from ssd_ext.engine.sampler import ResumableInfiniteSampler
 from ssd_ext.engine.train_loop import FastResumeIterBasedTrainLoop
 
 __all__ = [
-    'AtomicCheckpointHook', 'AtomicLocalBackend', 'ChannelsLastHook', 'CompileForTestHook',
+    'AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'AtomicLocalBackend',
+    'ChannelsLastHook', 'CompileForTestHook',
     'CPUAutocastOptimWrapper', 'DatasetModelConsistencyHook', 'FastResumeIterBasedTrainLoop',
     'NonFiniteLossHook', 'ResumableInfiniteSampler',
     'SkipSafeAmpOptimWrapper', 'atomic_open',

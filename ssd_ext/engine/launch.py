@@ -22,6 +22,7 @@ from mmengine.runner import Runner
 from ssd_ext.engine.cpu_dist import init_cpu_process_group
 from ssd_ext.engine.precision import (AMP_DTYPES, channels_last_pays, log_amp_choice,
                                       resolve_amp_dtype)
+from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
 
 # Wrapper types --amp may swap for an autocasting one (MMEngine's AmpOptimWrapper
 # too: its skipped steps are unsafe with fused SGD, see amp_optim_wrapper.py).
@@ -138,7 +139,10 @@ def build_runner(cfg: Config, amp: bool = False, training: bool = True,
                  channels_last: bool = False, amp_dtype: str = 'auto') -> Runner:
     """Runner for ``cfg`` with the machine adaptations, ``--amp`` and
     ``--channels-last`` applied."""
-    import ssd_ext  # noqa: F401  (registers modules, checkpoint allow-list)
+    import ssd_ext  # noqa: F401  (registers modules)
+    # Also for configs that leave out AllowCheckpointTypesHook: --resume and
+    # load_from read MMEngine checkpoints weights-only (torch >= 2.6).
+    allow_mmengine_checkpoint_types()
     adapt_to_device(cfg)
     init_cpu_dist(cfg)
     if amp:

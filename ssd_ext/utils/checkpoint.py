@@ -10,7 +10,12 @@ One entry needs care: ``HistoryBuffer`` pickles its statistics methods as
 ``getattr(HistoryBuffer, 'mean')``. Allowing the builtin ``getattr`` would let a
 crafted file walk from any allowed object to arbitrary attributes, so the name
 ``builtins.getattr`` is bound to :func:`history_buffer_method` instead, which
-only resolves ``HistoryBuffer``'s registered statistics methods.
+only resolves ``HistoryBuffer``'s own statistics methods.
+
+The allow-list is torch's, process-wide; adding to it is an explicit step, not
+a side effect of importing ``ssd_ext``: :func:`safe_load` takes it before
+loading, ``AllowCheckpointTypesHook`` before a Runner loads or resumes, and
+``ssd_ext.engine.launch.build_runner`` for the Runners of ``tools/``.
 """
 import collections
 import os
@@ -21,12 +26,16 @@ import numpy as np
 import torch
 
 
+# The statistics HistoryBuffer defines as methods and registers for every
+# buffer; statistics registered later are functions of other modules, pickled by
+# their own name rather than through getattr.
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
 def history_buffer_method(owner: Any, name: str) -> Any:
     """Stands in for ``getattr`` while unpickling: only ``HistoryBuffer`` statistics."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-    # The four built-in statistics exist before any buffer registers them.
-    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
-    if owner is HistoryBuffer and name in allowed:
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only '
@@ -35,7 +44,7 @@ def history_buffer_method(owner: Any, name: str) -> Any:
 
 def mmengine_checkpoint_types() -> List[Any]:
     """The non-tensor types MMEngine's ``Runner.save_checkpoint`` writes."""
-    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.logging import HistoryBuffer
 
     reconstruct = getattr(np, '_core', np.core).multiarray._reconstruct
     scalar = getattr(np, '_core', np.core).multiarray.scalar
@@ -47,7 +56,8 @@ def mmengine_checkpoint_types() -> List[Any]:
 
 
 def allow_mmengine_checkpoint_types() -> None:
-    """Adds :func:`mmengine_checkpoint_types` to torch's weights-only allow-list."""
+    """Adds :func:`mmengine_checkpoint_types` to torch's weights-only allow-list
+    (a set: adding them again changes nothing)."""
     torch.serialization.add_safe_globals(mmengine_checkpoint_types())
 
 
@@ -59,6 +69,7 @@ def safe_load(path: Union[str, os.PathLike], map_location: Any = 'cpu',
     check or inspect a file that is loaded again later; legacy (non-zip)
     checkpoints cannot be mapped and are read in full.
     """
+    allow_mmengine_checkpoint_types()
     try:
         try:
             return torch.load(path, map_location=map_location, weights_only=True,

@@ -4,10 +4,13 @@ A checkpoint whose pickle would run a command (``__reduce__`` returning
 ``os.system``) must be refused by ``safe_load`` and by ``tools/test.py`` with a
 clear error, and the command's marker file must not appear. ``builtins.getattr``
 is allowed only for ``HistoryBuffer``'s statistics methods. Real MMEngine
-checkpoints (message hub ``HistoryBuffer``s, numpy arrays, ``Counter``s) load.
+checkpoints (message hub ``HistoryBuffer``s, numpy arrays, ``Counter``s) load,
+and a Runner resumes from one with ``AllowCheckpointTypesHook``. Importing
+``ssd_ext`` leaves torch's allow-list alone.
 """
 import collections
 import os
+import pickle
 import subprocess
 import sys
 import uuid
@@ -20,7 +23,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint import mmengine_checkpoint_types, safe_load
 
 
 class RunsCommand:
@@ -119,21 +122,66 @@ class Tiny(BaseModel):
         return dict(loss=self.linear(torch.stack(inputs)).pow(2).mean())
 
 
-def test_checkpoint_of_a_real_runner_loads(tmp_path):
+def tiny_runner(work_dir, max_iters, **kwargs) -> Runner:
+    """A Runner saving a checkpoint every 2 iterations into ``work_dir``."""
     data = [dict(inputs=torch.randn(2)) for _ in range(8)]
-    runner = Runner(
-        model=Tiny(), work_dir=str(tmp_path / 'work'),
+    default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False))
+    default_hooks.update(kwargs.pop('default_hooks', {}))
+    return Runner(
+        model=Tiny(), work_dir=str(work_dir),
         experiment_name=f'safe_{uuid.uuid4().hex[:8]}',
         train_dataloader=dict(dataset=data, batch_size=4, num_workers=0,
                               sampler=dict(type='DefaultSampler', shuffle=False)),
-        train_cfg=dict(by_epoch=False, max_iters=2),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
         param_scheduler=dict(type='MultiStepLR', by_epoch=False, milestones=[1]),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2,
-                                           by_epoch=False)),
-        log_level='WARNING')
-    runner.train()
+        default_hooks=default_hooks, default_scope='mmdet', log_level='WARNING', **kwargs)
+
+
+def test_checkpoint_of_a_real_runner_loads(tmp_path):
+    tiny_runner(tmp_path / 'work', max_iters=2).train()
     ckpt = safe_load(tmp_path / 'work' / 'iter_2.pth')
     assert ckpt['meta']['iter'] == 2
     assert isinstance(ckpt['message_hub']['log_scalars']['train/loss'], HistoryBuffer)
     assert isinstance(ckpt['param_schedulers'][0]['milestones'], collections.Counter)
+
+
+@pytest.fixture
+def empty_allow_list():
+    """torch's allow-list emptied for the test, restored after it."""
+    before = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    yield
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(before)
+
+
+def test_runner_resumes_with_the_hook(tmp_path, empty_allow_list):
+    work = tmp_path / 'work'
+    tiny_runner(work, max_iters=2).train()
+    torch.serialization.clear_safe_globals()
+    # MMEngine 0.10.7 resumes with torch.load's default: weights-only on torch >= 2.6.
+    with pytest.raises(pickle.UnpicklingError):
+        tiny_runner(work, max_iters=4, resume=True).train()
+    hook = dict(checkpoint_types=dict(type='AllowCheckpointTypesHook'))
+    runner = tiny_runner(work, max_iters=4, resume=True, default_hooks=hook)
+    runner.train()
+    assert runner.iter == 4
+    assert safe_load(work / 'iter_4.pth')['meta']['iter'] == 4
+
+
+def test_importing_ssd_ext_leaves_the_allow_list_alone():
+    code = ('import torch, ssd_ext; from ssd_ext.utils.checkpoint import '
+            'mmengine_checkpoint_types as types; '
+            'print(set(types()) & set(torch.serialization.get_safe_globals()))')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-1] == 'set()'
+
+
+def test_safe_load_allow_lists_what_it_needs(tmp_path, empty_allow_list):
+    path = tmp_path / 'ok.pth'
+    torch.save({'milestones': collections.Counter({10: 1})}, path)
+    assert safe_load(path)['milestones'] == collections.Counter({10: 1})
+    assert set(mmengine_checkpoint_types()) <= set(torch.serialization.get_safe_globals())
