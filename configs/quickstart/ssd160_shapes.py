@@ -64,7 +64,7 @@ val_evaluator = dict(type='CheckedCocoMetric', ann_file=data_root + 'annotations
 test_evaluator = val_evaluator
 
 max_iters = 800
-# Resumes exactly without re-loading past batches (ssd_ext/engine/loops.py)
+# Resumes exactly without re-loading past batches (ssd_ext/engine/train_loop.py)
 train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters)
 val_cfg = dict(type='ValLoop')

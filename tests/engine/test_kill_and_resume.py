@@ -134,9 +134,9 @@ def test_sigkill_during_iteration_resumes_exactly_without_reloading(shapes, refe
     # prefetching further), after the checkpoint of iteration 3.
     shapes.train(work_dir, kill=('iteration', 4))
     _assert_valid_pointer(work_dir, 3)
-    loads = shapes.root / 'resumed_loads'
+    load_log = shapes.root / 'resumed_loads'
     started = time.perf_counter()
-    log = shapes.train(work_dir, resume=True, load_log=loads)
+    log = shapes.train(work_dir, resume=True, load_log=load_log)
     wall = time.perf_counter() - started
     text = log.read_text()
     match = re.search(r'Resumed the data stream at iteration 3 \((\d+) samples per '
@@ -151,7 +151,7 @@ def test_sigkill_during_iteration_resumes_exactly_without_reloading(shapes, refe
     # Only new iterations' images were loaded: batches 3..5, plus at most the
     # worker's prefetch (prefetch_factor 2) beyond the last one. MMEngine's
     # IterBasedTrainLoop would first re-load batches 0..2 (6 images).
-    resumed_loads = loads(loads)
+    resumed_loads = loads(load_log)
     new = (MAX_ITERS - 3) * BATCH
     assert new <= len(resumed_loads) <= new + 2 * BATCH, resumed_loads
     reference_loads = loads(shapes.root / 'reference_loads')
