@@ -98,6 +98,9 @@ class NonFiniteLossHook(Hook):
         self.skipped = 0
         self.consecutive = 0
         self.last_step_iter = 0
+        # First iteration of a window whose loss went non-finite before the
+        # window's step (gradient accumulation).
+        self.pending_since: Optional[int] = None
         self._saved_buffers: Optional[List[torch.Tensor]] = None
 
     def before_train(self, runner) -> None:
@@ -112,6 +115,7 @@ class NonFiniteLossHook(Hook):
                                     self.check_grads)
         self.skipped = self.consecutive = 0
         self.last_step_iter = runner.iter
+        self.pending_since = None
 
     def after_train(self, runner) -> None:
         if self.guard is not None:
@@ -150,9 +154,11 @@ class NonFiniteLossHook(Hook):
                       for p in batch_problems(inputs, samples)],
             unprotected_fused_sgd=any(unprotected_fused_sgd(w) for w in self.wrappers)))
 
-    @staticmethod
-    def _where(runner) -> str:
+    def _where(self, runner) -> str:
         where = f'iteration {runner.iter + 1}'
+        if self.pending_since is not None:
+            where = (f'iteration {self.pending_since} (its accumulation window '
+                     f'ends at iteration {runner.iter + 1})')
         if isinstance(runner.train_loop, EpochBasedTrainLoop):
             where += f' (epoch {runner.epoch + 1})'
         return where
@@ -183,6 +189,8 @@ class NonFiniteLossHook(Hook):
         bad_loss = [k for k in bad_logged if 'loss' in k]
         if step is None and self.guard is not None and self.guard.loss_pending:
             # Mid accumulation window: its step will be held back and reported.
+            if self.pending_since is None:
+                self.pending_since = runner.iter + 1
             self._restore_buffers(runner)
             for key in bad_logged:
                 outputs.pop(key)
@@ -200,6 +208,7 @@ class NonFiniteLossHook(Hook):
                 f'optimizer step was not guarded (the loss did not come from the '
                 f"model's forward in training mode), so training stops.")
         self._handle(runner, step, outputs, bad_logged)
+        self.pending_since = None
 
     def _handle(self, runner, step: SkippedStep, outputs: Dict[str, Any],
                 bad_logged: List[str]) -> None:
