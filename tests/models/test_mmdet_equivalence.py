@@ -9,8 +9,11 @@ Differences on purpose, neutralised here so the rest can be compared exactly:
   square box) is forced onto whichever float rounding favours; such boxes are
   left out of the loss comparison, since either choice is correct.
 """
+import importlib.util
+
 import pytest
 import torch
+from conftest import REPO_ROOT
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -18,7 +21,12 @@ from mmengine.structures import InstanceData
 
 from ssd_ext.models.box_head.matcher import pairwise_iou
 from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext
-from ssd_ext.utils.mmdet_reference import build_mmdet_ssd, mmdet_prior_sizes
+
+# The benchmark tools' reference builder (tools/ is no package).
+spec = importlib.util.spec_from_file_location(
+    'mmdet_reference', REPO_ROOT / 'tools' / 'analysis' / 'mmdet_reference.py')
+mmdet_reference = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mmdet_reference)
 
 # Random VGG weights saturate the softmax; scaled down, class scores spread
 # between the score threshold and 1, so thresholding and NMS have work to do.
@@ -29,10 +37,10 @@ CONFIGS = {300: 'configs/ssd300.py', 512: 'configs/ssd512.py'}
 def build_pair(size, repo_root):
     from mmdet.registry import MODELS
     torch.manual_seed(0)
-    ref = build_mmdet_ssd(size)
+    ref = mmdet_reference.build_mmdet_ssd(size)
     init_default_scope('mmdet')
     cfg = Config.fromfile(str(repo_root / CONFIGS[size]))
-    min_sizes, max_sizes = mmdet_prior_sizes(ref)
+    min_sizes, max_sizes = mmdet_reference.mmdet_prior_sizes(ref)
     gen = cfg.model.bbox_head.prior_generator
     gen.update(min_sizes=min_sizes, max_sizes=max_sizes, scale_range=None)
     ours = MODELS.build(cfg.model)

@@ -29,7 +29,9 @@ import ssd_ext  # noqa: F401  (registers modules)
 from ssd_ext.registry import HOOKS
 from ssd_ext.data.voc_to_coco import convert_split
 from ssd_ext.engine.launch import enable_amp
-from ssd_ext.utils.mmdet_reference import SoftmaxLossPlaceholder, mmdet_ssd_config
+
+# Beside this file (a script's folder is on sys.path).
+from mmdet_reference import SoftmaxLossPlaceholder, mmdet_ssd_config
 
 CLASSES = ('RBC', 'WBC', 'Platelets')
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -37,7 +39,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 @HOOKS.register_module()
 class MMDetSSDPredictFixHook(Hook):
-    """Lets MMDetection 3.3.0's SSDHead predict (see ssd_ext.utils.mmdet_reference)."""
+    """Lets MMDetection 3.3.0's SSDHead predict (see mmdet_reference.py)."""
 
     def before_run(self, runner) -> None:
         runner.model.bbox_head.loss_cls = SoftmaxLossPlaceholder()

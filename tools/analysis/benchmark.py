@@ -43,7 +43,9 @@ import ssd_ext  # noqa: F401  (registers modules)
 from ssd_ext.engine.compile import compile_network, inductor_freezing
 from ssd_ext.engine.precision import AMP_DTYPES, machine_description, resolve_amp_dtype
 from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext
-from ssd_ext.utils.mmdet_reference import build_mmdet_ssd
+
+# Beside this file (a script's folder is on sys.path).
+from mmdet_reference import build_mmdet_ssd
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,4 +1,5 @@
-"""MMDetection's builtin SSD as a reference, for equivalence tests and benchmarks.
+"""MMDetection's builtin SSD as a reference, for the benchmarks beside this file
+and for the equivalence tests (which load it from here: tools/ is no package).
 
 MMDetection 3.3.0's ``SSDHead`` cannot predict ("'SSDHead' object has no
 attribute 'loss_cls'": ``BaseDenseHead`` reads ``self.loss_cls`` but
