@@ -1,5 +1,5 @@
 """A copy of six real tiny_coco images with problems injected, for the COCO
-data-check tests (the ``bad_copy`` fixture of ``tests/data/conftest.py``): a
+data-check tests (the ``bad_copy`` fixture, imported by the tests using it): a
 missing image, a truncated JPEG, a PNG named ``.jpg``, an image without boxes,
 and boxes of zero/negative size, outside the image, partly outside, with
 NaN/inf coordinates, not 4 numbers, of an undeclared category.
@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import cv2
+import pytest
 
 from ssd_ext.data import annotation_checks as ac
 
@@ -81,6 +82,12 @@ def make_bad_copy(src: Path, tmp_path: Path) -> BadCopy:
     coco.update(images=images, annotations=anns)
     copy.ann_file.write_text(json.dumps(coco))  # NaN/Infinity as JSON extensions
     return copy
+
+
+@pytest.fixture
+def bad_copy(shared_data, tmp_path) -> BadCopy:
+    """tiny_coco's first six images with the problems of this module."""
+    return make_bad_copy(shared_data / 'tiny_coco', tmp_path)
 
 
 def build(cfg: dict):

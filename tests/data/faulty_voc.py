@@ -1,12 +1,14 @@
 """A VOC2007 tree of seven real BCCD images and their XML with problems
-injected, for the VOC data-check tests (the ``voc`` fixture of
-``tests/data/conftest.py``): bad boxes, an unknown class name, a truncated
+injected, for the VOC data-check tests (the ``voc`` fixture, imported by the
+tests using it): bad boxes, an unknown class name, a truncated
 JPEG, a malformed XML, a missing XML, an XML without ``<size>``, a missing
 image and an image id listed twice.
 """
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pytest
 
 from ssd_ext.data import CheckedVOCDataset
 from ssd_ext.data import annotation_checks as ac
@@ -68,6 +70,12 @@ def make_voc(src: Path, tmp_path: Path) -> Path:
     tree.write(root / 'Annotations' / f'{GOOD}.xml')
     (root / 'ImageSets' / 'Main' / 'test.txt').write_text('\n'.join(IDS + [NO_IMAGE]) + '\n')
     return tmp_path
+
+
+@pytest.fixture
+def voc(shared_data, tmp_path) -> Path:
+    """A VOC2007 tree of BCCD images with the problems of this module."""
+    return make_voc(shared_data / 'bccd', tmp_path)
 
 
 def paths(voc: Path, img_id: str) -> tuple:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from faulty_coco import BadCopy, CLASSES
+from faulty_coco import CLASSES, BadCopy, bad_copy  # noqa: F401  (fixture)
 from mmengine.config import Config
 from mmengine.runner import Runner
 

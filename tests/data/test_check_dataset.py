@@ -6,7 +6,9 @@ import sys
 from collections import Counter
 
 import pytest
-from faulty_coco import CLASSES, build, write_tool_config
+from faulty_coco import (CLASSES, bad_copy, build,  # noqa: F401  (fixture)
+                         write_tool_config)
+from faulty_voc import voc  # noqa: F401  (fixture)
 from remapped_storage import remapped
 
 from ssd_ext.data import annotation_checks as ac

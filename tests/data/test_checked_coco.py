@@ -3,7 +3,7 @@ counted, logged skips (the injected copy of ``faulty_coco``)."""
 import math
 
 import pytest
-from faulty_coco import BAD_BOXES, build
+from faulty_coco import BAD_BOXES, bad_copy, build  # noqa: F401  (fixture)
 
 from ssd_ext.data import CheckedCocoDataset, DataCheckError
 from ssd_ext.data import annotation_checks as ac

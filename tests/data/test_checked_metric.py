@@ -1,6 +1,7 @@
 """``CheckedCocoMetric``: the ground truth goes through the dataset's checks."""
 import pytest
-from faulty_coco import BAD_BOXES, PARTLY_OUTSIDE, build
+from faulty_coco import (BAD_BOXES, PARTLY_OUTSIDE, bad_copy,  # noqa: F401  (fixture)
+                         build)
 
 from ssd_ext.data import DataCheckError
 

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from faulty_voc import (CLASSES, CLEAN, GOOD, INJECTED, MALFORMED, NO_IMAGE, NO_SIZE, NO_XML,
-                        TRUNCATED, build, loaded, paths)
+                        TRUNCATED, build, loaded, paths, voc)  # noqa: F401  (fixture)
 
 from ssd_ext.data import CheckedVOCDataset, DataCheckError
 from ssd_ext.data import annotation_checks as ac

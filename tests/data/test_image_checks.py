@@ -4,7 +4,7 @@ and files read through ``backend_args``."""
 from pathlib import Path
 
 import cv2
-from faulty_coco import BadCopy
+from faulty_coco import BadCopy, bad_copy  # noqa: F401  (fixture)
 from remapped_storage import remapped
 
 from ssd_ext.data import DataReport

@@ -99,7 +99,8 @@ def scan_dataset(ds_cfg: ConfigDict, num_classes: Optional[int], model_key: str,
                  decode: bool = True, workers: int = 1, key: str = 'dataset'
                  ) -> Tuple[Any, List[str], List[dict]]:
     """Checks one COCO or VOC dataset config; returns its :class:`DataReport`,
-    header lines and the data infos of the usable images."""
+    header lines and the data infos of the images its annotations list (bad
+    image files are counted in the report, not left out of them)."""
     from ssd_ext.data import DataCheckError, DataReport
     from ssd_ext.data.image_checks import check_image_files
     from ssd_ext.engine.data_checks_hook import classes_problem
@@ -124,8 +125,6 @@ def scan_dataset(ds_cfg: ConfigDict, num_classes: Optional[int], model_key: str,
     if report.unlisted:
         header.append(f'  annotations of categories not in classes (ignored): '
                       f'{dict(report.unlisted.most_common())}')
-    # Every image is listed, with the boxes its annotations keep; the files'
-    # problems are counted, not filtered out of the totals.
     check_image_files(data_list, report, dataset.ann_file, decode=decode,
                       backend_args=dataset.backend_args, workers=workers,
                       compare_annotation=True)
