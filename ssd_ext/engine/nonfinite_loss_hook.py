@@ -71,7 +71,8 @@ class NonFiniteLossHook(Hook):
             (drop the step, go on).
         max_consecutive_skips: With ``'skip'``, stop after this many skipped
             steps in a row.
-        check_grads: Also skip/stop on non-finite gradients of a finite loss.
+        check_grads: Also skip/stop on non-finite gradients of a finite loss
+            (not under ``AmpOptimWrapper``: its loss scaler skips those steps).
         restore_buffers: Undo the buffer updates (BatchNorm running stats) of
             the iteration whose step is skipped.
     """
@@ -112,7 +113,7 @@ class NonFiniteLossHook(Hook):
         if self.guard is not None:  # train() called again after a run that raised
             self.guard.remove()
         self.guard = NonFiniteGuard(unwrap_model(runner.model), self.wrappers,
-                                    self.check_grads)
+                                    self.check_grads) if self.wrappers else None
         self.skipped = self.consecutive = 0
         self.last_step_iter = runner.iter
         self.pending_since = None

@@ -119,6 +119,44 @@ def test_window_ended_without_a_step_is_reported_once():
     assert not torch.equal(model.linear.weight, before[0]['linear.weight'])
 
 
+def scaled_step(model, wrapper, scaler, x, how=None, scale=1.0):
+    """One AmpOptimWrapper-like iteration on the CPU (its own class needs a GPU):
+    scaled backward, the loss scaler's step and update."""
+    wrapper.backward(scaler.scale(model(x, how=how)['loss'] * scale))
+    scaler.step(wrapper.optimizer)
+    scaler.update()
+    wrapper.zero_grad()
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_under_a_loss_scaler(fused):
+    """A fused SGD's step (and the pre-hook) runs even on a step the scaler
+    skips, with scaled gradients, which are not checked; an unfused one's is not
+    called at all, and the window is settled by take_skipped."""
+    torch.manual_seed(0)
+    model = LossModule()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
+                                           fused=fused))
+    scaler = torch.amp.GradScaler('cpu', init_scale=2.0 ** 16)
+    guard = NonFiniteGuard(model, [wrapper], check_grads=False)
+    x = torch.randn(4, 3)
+    before = snapshot(model, wrapper)
+    scaled_step(model, wrapper, scaler, x, how='loss')  # finite scaled gradients
+    assert guard.take_skipped().trigger is Cause.LOSS
+    scaled_step(model, wrapper, scaler, x, how='loss', scale=1e36)  # they overflow
+    assert guard.take_skipped().trigger is Cause.LOSS
+    # Not even the momentum buffers fused SGD allocates on a skipped step.
+    assert_same(snapshot(model, wrapper), before)
+    # The scaler's own skip is not the guard's (SkipSafeAmpOptimWrapper makes
+    # fused SGD's safe).
+    scaled_step(model, wrapper, scaler, x, scale=1e36)
+    assert guard.take_skipped() is None
+    torch.testing.assert_close(model.state_dict(), before[0], rtol=0, atol=0)
+    scaled_step(model, wrapper, scaler, x)
+    assert guard.take_skipped() is None
+    assert not torch.equal(model.linear.weight, before[0]['linear.weight'])
+
+
 def test_eval_forward_and_batch_reference():
     model, wrapper = make('sgd')
     guard = NonFiniteGuard(model, [wrapper])
