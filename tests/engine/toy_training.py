@@ -67,6 +67,7 @@ def toy_runner(work_dir: Path, num_workers: int, load_log: Path,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=100),
+            checkpoint_types=dict(type='AllowCheckpointTypesHook'),
             checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=3,
                             max_keep_ckpts=2, **checkpoint_args)),
         randomness=dict(seed=11), default_scope='mmdet',
