@@ -37,7 +37,11 @@ only boxes were dropped as bad). Counts are logged with MMEngine's logger when
 loading ends; fetch-time skips are logged as they happen (per dataloader worker).
 
 The format's class implements :meth:`read_annotation_file`, recording problems in
-:attr:`report` (annotations) and :attr:`image_report` (image files it had to read).
+:attr:`report` (annotations) and :attr:`image_report` (image files it had to read),
+and turns each image's objects into instances with :meth:`instances` (the
+annotation checks of :mod:`ssd_ext.data.annotation_checks`). Image files are
+checked by :mod:`ssd_ext.data.image_checks`; both reports are
+:class:`~ssd_ext.data.report.DataReport`.
 """
 import logging
 from typing import Any, Iterable, List, Optional

@@ -70,9 +70,9 @@ def check_consistency(model: Any, datasets: List[Tuple[str, Any]]) -> None:
 
 @HOOKS.register_module()
 class DatasetModelConsistencyHook(Hook):
-    """Raises before training/testing when a dataset's ``len(classes)`` differs
-    from the head's ``num_classes``; checks the train, val and test datasets
-    this run has built."""
+    """Raises before the first iteration when a dataset's ``len(classes)``
+    differs from the head's ``num_classes``: the train and val datasets before
+    training, the val or test dataset before validating or testing."""
 
     priority = 'VERY_HIGH'
 
