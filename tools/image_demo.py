@@ -74,7 +74,7 @@ def main() -> int:
         if not osp.exists(path):
             sys.exit(f'error: {what} not found: {path}')
 
-    import ssd_ext  # noqa: F401  (registers modules, checkpoint allow-list)
+    import ssd_ext  # noqa: F401  (registers modules)
     from mmdet.apis import init_detector
     from mmdet.registry import VISUALIZERS
     from mmengine.config import Config
@@ -101,8 +101,8 @@ def main() -> int:
     cfg.test_dataloader.dataset.pipeline = inference_pipeline_cfg(cfg)
     meta, meta_source = class_meta(cfg, ckpt_meta)
     # init_detector loads the file with mmengine's load_checkpoint, i.e.
-    # torch.load's default weights_only=True (torch >= 2.6), which ssd_ext's
-    # allow-list extends to MMEngine's own checkpoint contents.
+    # torch.load's default weights_only=True (torch >= 2.6), whose allow-list
+    # safe_load (checkpoint_meta above) has extended to MMEngine's own types.
     model = init_detector(cfg, args.checkpoint, device=args.device)
     # (Without meta in the checkpoint, init_detector warns that it falls back to
     # COCO's class names; they are replaced here by the config's.)

@@ -20,7 +20,7 @@ def build_detector(config: Union[str, Config], checkpoint: Optional[str] = None,
     weights-only (:func:`ssd_ext.utils.checkpoint.safe_load`) and strictly
     (every parameter and buffer, no others). The config is kept as
     ``model.cfg``."""
-    import ssd_ext  # noqa: F401  (registers modules, checkpoint allow-list)
+    import ssd_ext  # noqa: F401  (registers modules)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model)
