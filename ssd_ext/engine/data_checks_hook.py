@@ -16,9 +16,9 @@ mismatch through :func:`classes_problem`. Config::
 from typing import Any, List, Optional, Sequence, Tuple
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ssd_ext.registry import HOOKS
+from ssd_ext.utils.model import unwrap_model
 
 
 class DatasetModelMismatchError(ValueError):
@@ -27,8 +27,7 @@ class DatasetModelMismatchError(ValueError):
 
 def model_num_classes(model: Any) -> Tuple[Optional[int], str]:
     """``num_classes`` of the model's detection head and its config key."""
-    if is_model_wrapper(model):
-        model = model.module
+    model = unwrap_model(model)
     head = getattr(model, 'bbox_head', None)
     if head is not None and isinstance(getattr(head, 'num_classes', None), int):
         return head.num_classes, 'model.bbox_head.num_classes'
