@@ -1,9 +1,11 @@
+import importlib.util
 import json
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Dict, List
 
 import pytest
@@ -94,3 +96,19 @@ def run_tool(cmd: List[str], env: Dict[str, str], cwd: Path, timeout: float = 60
                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
     assert proc.returncode == 0, f'{cmd} failed ({proc.returncode}):\n{proc.stdout[-6000:]}'
     return proc.stdout
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of this repository (tools/ and the test folders are not
+    packages) loaded as a module, with its folder on ``sys.path`` while it is
+    executed, as when it runs as ``python PATH`` (scripts import the modules
+    beside them)."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f'script_{path.stem}', path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module

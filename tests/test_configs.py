@@ -1,6 +1,5 @@
 """Every config loads and builds; the paper's variants differ only where they should."""
 import copy
-import importlib.util
 import subprocess
 import sys
 import uuid
@@ -17,6 +16,7 @@ from torch import nn
 
 import ssd_ext  # noqa: F401  (registers modules)
 from mmdet.registry import DATASETS, MODELS
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / 'configs'
@@ -222,11 +222,7 @@ def test_voc0712_datasets_accept_their_args():
 
 
 def _load_train_script():
-    spec = importlib.util.spec_from_file_location('ssd_ext_train_script',
-                                                  REPO / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / 'tools' / 'train.py')
 
 
 def _cfg_from_train_script(monkeypatch, tmp_path, *flags) -> Config:

@@ -12,7 +12,6 @@ TF32 is turned off throughout, so that GPU and CPU compute the same float32
 numbers up to rounding.
 """
 import copy
-import importlib.util
 import subprocess
 import sys
 
@@ -27,6 +26,7 @@ from ssd_ext.engine.amp_optim_wrapper import SkipSafeAmpOptimWrapper
 from ssd_ext.engine.launch import enable_amp
 from ssd_ext.models.box_head.batched_nms import loop_free_batched_nms
 from ssd_ext.registry import MODELS
+from conftest import load_script
 
 pytestmark = [
     pytest.mark.cuda,
@@ -40,11 +40,7 @@ SIZE = 300
 def module_at(repo_root, relative_path: str):
     """A module of this repository loaded from its path, for its helpers (test
     folders are not packages and tools/ is not installed)."""
-    path = repo_root / relative_path
-    spec = importlib.util.spec_from_file_location(f'_helpers_{path.stem}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(repo_root / relative_path)
 
 
 @pytest.fixture(autouse=True)

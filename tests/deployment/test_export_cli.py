@@ -2,11 +2,11 @@
 ``--verify`` passing on the model's own file and failing on another model's,
 and a missing checkpoint (model and data: ``onnx_fixtures.py``)."""
 import argparse
-import importlib.util
 import subprocess
 import sys
 
 import pytest
+from conftest import load_script
 from onnx_fixtures import (BOX_ATOL, CONFIG, SCORE_ATOL, SCORE_THR,  # noqa: F401
                            check_parity, exported, random_detector, shapes_dir)
 
@@ -47,9 +47,7 @@ def test_cli_missing_checkpoint(repo_root, tmp_path):
 def test_verify_reports_mismatch(repo_root, exported, shapes_dir, capsys):  # noqa: F811
     """The CLI's verify step fails (main() then exits 1) when the ONNX file is
     not the model's: here another random initialisation."""
-    spec = importlib.util.spec_from_file_location('export_onnx', repo_root / TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(repo_root / TOOL)
     args = argparse.Namespace(score_thr=SCORE_THR, top_n=50, box_atol=BOX_ATOL,
                               score_atol=SCORE_ATOL, batch_size=4, with_preprocess=False,
                               channel_order='bgr')

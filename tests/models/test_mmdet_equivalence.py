@@ -9,11 +9,10 @@ Differences on purpose, neutralised here so the rest can be compared exactly:
   square box) is forced onto whichever float rounding favours; such boxes are
   left out of the loss comparison, since either choice is correct.
 """
-import importlib.util
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_script
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -23,10 +22,7 @@ from ssd_ext.models.box_head.matcher import pairwise_iou
 from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext
 
 # The benchmark tools' reference builder (tools/ is no package).
-spec = importlib.util.spec_from_file_location(
-    'mmdet_reference', REPO_ROOT / 'tools' / 'analysis' / 'mmdet_reference.py')
-mmdet_reference = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mmdet_reference)
+mmdet_reference = load_script(REPO_ROOT / 'tools' / 'analysis' / 'mmdet_reference.py')
 
 # Random VGG weights saturate the softmax; scaled down, class scores spread
 # between the score threshold and 1, so thresholding and NMS have work to do.

@@ -2,7 +2,6 @@
 real 6-iteration ``tools/train.py`` run) and ``tools/analysis/browse_dataset.py``,
 all on a small generated shapes dataset (200x200 images, resized to 160 by the
 quickstart config)."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from ssd_ext.apis import build_detector
 from ssd_ext.data.synthetic_shapes import CLASSES, make_dataset
 from ssd_ext.deployment import load_inputs, torch_detections
 from ssd_ext.utils.images import image_files
+from conftest import load_script
 
 CONFIG = 'configs/quickstart/ssd160_shapes.py'
 IMAGE_SIZE = 200
@@ -150,10 +150,7 @@ class NotAllowed:
 
 
 def load_tool(repo_root: Path, rel: str):
-    spec = importlib.util.spec_from_file_location(Path(rel).stem, repo_root / rel)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(repo_root / rel)
 
 
 def test_demo_errors(repo_root, random_ckpt, tmp_path):

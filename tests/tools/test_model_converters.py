@@ -5,7 +5,6 @@ values: a torchvision ``vgg16`` state dict (built by key and shape, without
 torchvision), a Caffe ``vgg16_reducedfc`` one and MMDetection's own SSD300/512.
 Values are compared exactly: the conversions only copy and subsample.
 """
-import importlib.util
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from typing import Dict
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_script
 from mmengine.config import Config
 from torch import Tensor, nn
 
@@ -212,10 +211,7 @@ def randomised_mmdet_ssd(size: int, seed: int):
     """MMDetection's SSD with every tensor random (its init leaves biases at 0
     and the L2Norm weight at 20, which a wrong mapping could still match)."""
     # The benchmark tools' reference builder (tools/ is no package).
-    spec = importlib.util.spec_from_file_location(
-        'mmdet_reference', REPO_ROOT / 'tools' / 'analysis' / 'mmdet_reference.py')
-    mmdet_reference = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mmdet_reference)
+    mmdet_reference = load_script(REPO_ROOT / 'tools' / 'analysis' / 'mmdet_reference.py')
     model = mmdet_reference.build_mmdet_ssd(size)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
