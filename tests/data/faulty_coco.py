@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Optional
 
 import cv2
 import pytest
@@ -34,6 +35,8 @@ BAD_BOXES = [
     (900007, [10, 10, 20, 20], 999, ac.UNKNOWN_CATEGORY),
 ]
 PARTLY_OUTSIDE = (900008, [630, 10, 20, 20], 1)
+# tools/analysis/check_dataset.py's config for the copy (write_tool_config).
+TOOL_CONFIG = Path(__file__).parents[1] / 'configs' / 'ssd160_check_bad_coco.py'
 
 
 class BadCopy:
@@ -95,11 +98,15 @@ def build(cfg: dict):
     return DATASETS.build(cfg)
 
 
-def write_tool_config(repo_root: Path, copy: BadCopy, tmp_path: Path) -> Path:
+def write_tool_config(copy: BadCopy, tmp_path: Path, options: Optional[dict] = None) -> Path:
+    """``tests/configs/ssd160_check_bad_coco.py`` on ``copy`` (its data root and
+    ``CLASSES`` merged in, then ``options``: dotted keys as ``--cfg-options``),
+    written to ``tmp_path`` for ``tools/analysis/check_dataset.py``."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(TOOL_CONFIG)
+    cfg.merge_from_dict({'train_dataloader.dataset.data_root': str(copy.root) + '/',
+                         'train_dataloader.dataset.metainfo.classes': CLASSES,
+                         **(options or {})})
     config = tmp_path / 'check_cfg.py'
-    config.write_text(
-        f"_base_ = {str(repo_root / 'configs' / 'quickstart' / 'ssd160_shapes.py')!r}\n"
-        f"train_dataloader = dict(dataset=dict(type='CheckedCocoDataset', "
-        f"data_root={str(copy.root) + '/'!r}, ann_file='annotations/train.json', "
-        f"data_prefix=dict(img='train2017/'), metainfo=dict(classes={CLASSES!r})))\n")
+    cfg.dump(config)
     return config

@@ -29,7 +29,7 @@ def check_dataset(repo_root):
 
 
 def test_check_dataset_reports_every_problem_in_one_pass(repo_root, bad_copy, tmp_path):
-    config = write_tool_config(repo_root, bad_copy, tmp_path)
+    config = write_tool_config(bad_copy, tmp_path)
     proc = subprocess.run([sys.executable, str(repo_root / 'tools' / 'analysis' /
                                                'check_dataset.py'), str(config),
                            '--workers', '1'],
@@ -54,18 +54,13 @@ def test_check_dataset_reports_every_problem_in_one_pass(repo_root, bad_copy, tm
 
 def test_check_dataset_clean_and_unusable_files(check_dataset, repo_root, shared_data,
                                                 tmp_path, bad_copy, capsys):
-    config = tmp_path / 'clean.py'
-    config.write_text(
-        f"_base_ = {str(repo_root / 'configs' / 'quickstart' / 'ssd160_shapes.py')!r}\n"
-        f"model = dict(bbox_head=dict(num_classes=80))\n"
-        f"train_dataloader = dict(dataset=dict(data_root="
-        f"{str(shared_data / 'tiny_coco') + '/'!r}, "
-        f"ann_file='annotations/instances_train2017.json', "
-        f"data_prefix=dict(img='train2017/'), metainfo=None))\n")
-    assert check_dataset.main([str(config), '--no-decode']) == 0
+    config = repo_root / 'tests' / 'configs' / 'ssd160_check_tiny_coco.py'
+    data_root = str(shared_data / 'tiny_coco') + '/'
+    assert check_dataset.main([str(config), '--no-decode', '--cfg-options',
+                               f'train_dataloader.dataset.data_root={data_root}']) == 0
     assert 'RESULT: OK' in capsys.readouterr().out
     bad_copy.ann_file.write_text('')
-    config = write_tool_config(repo_root, bad_copy, tmp_path)
+    config = write_tool_config(bad_copy, tmp_path)
     assert check_dataset.main([str(config)]) == 1
     out = capsys.readouterr().out
     assert 'annotation file unusable' in out and f'{bad_copy.ann_file} is empty' in out
@@ -105,17 +100,12 @@ def test_check_dataset_counts_what_the_dataset_counts(check_dataset, bad_copy):
     assert len(data_list) == 6 and len(ds) == 3  # listed vs usable with boxes
 
 
-def test_check_dataset_reads_through_backend_args(check_dataset, bad_copy, repo_root,
-                                                  tmp_path, capsys):
+def test_check_dataset_reads_through_backend_args(check_dataset, bad_copy, tmp_path, capsys):
     seen_root, backend_args = remapped(bad_copy.root)
-    config = tmp_path / 'remote.py'
-    config.write_text(
-        f"_base_ = {str(repo_root / 'configs' / 'quickstart' / 'ssd160_shapes.py')!r}\n"
-        f"model = dict(bbox_head=dict(num_classes={len(CLASSES)}))\n"
-        f"train_dataloader = dict(dataset=dict(type='CheckedCocoDataset', "
-        f"data_root={seen_root + '/'!r}, ann_file='annotations/train.json', "
-        f"data_prefix=dict(img='train2017/'), metainfo=dict(classes={CLASSES!r}), "
-        f"backend_args={backend_args!r}))\n")
+    config = write_tool_config(bad_copy, tmp_path, {
+        'model.bbox_head.num_classes': len(CLASSES),
+        'train_dataloader.dataset.data_root': seen_root + '/',
+        'train_dataloader.dataset.backend_args': backend_args})
     assert check_dataset.main([str(config), '--workers', '2']) == 1
     out = capsys.readouterr().out
     # The same problems as on local paths: one missing and one corrupt image,
