@@ -35,15 +35,6 @@ def is_partial_name(name: str) -> bool:
     return bool(_PARTIAL_RE.match(name))
 
 
-def fsync_file(path: PathLike) -> None:
-    """Flushes a written file's data and metadata to the device."""
-    fd = os.open(os.fspath(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_dir(path: PathLike) -> None:
     """Makes renames and unlinks in ``path`` durable (no-op where unsupported)."""
     try:
@@ -56,13 +47,6 @@ def fsync_dir(path: PathLike) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def commit_partial(partial: PathLike, target: PathLike) -> None:
-    """Durably moves a completely written ``partial`` over ``target``."""
-    fsync_file(partial)
-    os.replace(partial, target)
-    fsync_dir(osp.dirname(osp.abspath(os.fspath(target))))
 
 
 def _remove_quietly(path: str) -> None:

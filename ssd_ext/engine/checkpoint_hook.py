@@ -25,21 +25,23 @@ written atomically too. MMEngine still deletes the previous best file before
 writing the new one, so a kill between the two can lose the best checkpoint
 (never the resume checkpoint).
 
-Only local paths are handled this way: with ``backend_args`` or
-``file_client_args`` of another storage (e.g. petrel) the hook warns and is
-exactly ``CheckpointHook``.
+Only local paths are handled this way: for remote storage (``s3://``,
+``petrel://``...), or with ``backend_args``/``file_client_args`` of another
+backend, the hook warns and is exactly ``CheckpointHook``.
 """
 import logging
 import os.path as osp
 from typing import Any, Dict, Iterable, List, Optional
 
 from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from ssd_ext.engine.atomic_backend import BACKEND_NAME, AtomicLocalBackend
 from ssd_ext.engine.atomic_io import remove_stale_partials
 from ssd_ext.registry import HOOKS
+from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
 
 # Message hub runtime info: checkpoint ids dropped from ``keep_ckpt_ids`` (MMEngine's
 # key, so the keep list carries over between the two hooks) whose files are still
@@ -69,24 +71,26 @@ def best_record(runner) -> Dict[str, Any]:
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` with atomic checkpoint and ``last_checkpoint`` writes.
 
-    Accepts exactly ``CheckpointHook``'s arguments; ``backend_args`` defaults to
-    the atomic local backend. See the module docstring.
+    Accepts exactly ``CheckpointHook``'s arguments; a local ``out_dir`` without
+    ``backend_args`` is written through the atomic backend. See the module
+    docstring.
     """
 
-    def __init__(self, *args, backend_args: Optional[dict] = None, **kwargs) -> None:
-        if backend_args is None and kwargs.get('file_client_args') is None:
-            backend_args = dict(backend=BACKEND_NAME)
-        super().__init__(*args, backend_args=backend_args, **kwargs)
-        self.atomic = False  # decided in before_train, once out_dir is known
+    atomic = False  # decided in before_train, once out_dir is known
+
+    def before_run(self, runner) -> None:
+        # This hook's checkpoints are what --resume reads back: make them
+        # loadable weights-only even in a config without AllowCheckpointTypesHook.
+        allow_mmengine_checkpoint_types()
 
     def before_train(self, runner) -> None:
         excess = self._trim_keep_list(runner)
         super().before_train(runner)
-        self.atomic = isinstance(self.file_backend, AtomicLocalBackend)
+        self.atomic = self.select_atomic_backend()
         if not self.atomic:
             print_log(f'{type(self).__name__}: {self.out_dir} is written through '
-                      f'backend_args={self.backend_args} / file_client_args='
-                      f'{self.file_client_args}, not the {BACKEND_NAME!r} backend; '
+                      f'{type(self.file_backend).__name__} (backend_args='
+                      f'{self.backend_args}, file_client_args={self.file_client_args}); '
                       "checkpoints are written by MMEngine's non-atomic path",
                       logger='current', level=logging.WARNING)
         pending = list(runner.message_hub.runtime_info.get(PENDING_REMOVAL_KEY, []))
@@ -99,6 +103,24 @@ class AtomicCheckpointHook(CheckpointHook):
                     runner.logger.info(f'Removed a partial file left by an '
                                        f'interrupted save: {path}')
         self.remove_checkpoints(runner, excess + pending)
+
+    def select_atomic_backend(self) -> bool:
+        """Switches a plain local ``out_dir`` to the atomic backend; True when
+        checkpoints are written atomically.
+
+        Decided on the backend MMEngine inferred from ``out_dir``'s prefix and
+        the user's arguments, so that remote storage (``s3://``...) keeps its
+        own backend; ``backend_args`` naming an :class:`AtomicLocalBackend`
+        (or a subclass) are kept as given.
+        """
+        if isinstance(self.file_backend, AtomicLocalBackend):
+            return True
+        if (type(self.file_backend) is LocalBackend and self.backend_args is None
+                and self.file_client_args is None):
+            self.backend_args = dict(backend=BACKEND_NAME)
+            self.file_backend = AtomicLocalBackend()
+            return True
+        return False
 
     def _trim_keep_list(self, runner) -> List[int]:
         """Shortens a resumed keep list to ``max_keep_ckpts`` and returns the ids
@@ -137,9 +159,10 @@ class AtomicCheckpointHook(CheckpointHook):
     def after_val_epoch(self, runner, metrics: Dict[str, Any]) -> None:
         if not self.atomic:
             return super().after_val_epoch(runner, metrics)
-        # After a new best, MMEngine 0.10.7 saves the latest step checkpoint again
-        # (so that it records the new best) through its non-atomic path, which it
-        # skips while ``last_ckpt`` is None; that save is done here instead.
+        # After a new best, MMEngine 0.10.7's _save_best_checkpoint saves the latest
+        # step checkpoint again (so that it records the new best) through its
+        # non-atomic path, which it skips while ``last_ckpt`` is None; that save is
+        # done here instead, when the best record changed.
         last, self.last_ckpt = self.last_ckpt, None
         before = best_record(runner)
         try:

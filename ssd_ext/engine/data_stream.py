@@ -68,10 +68,13 @@ class DataStream:
             written, or None (fresh start, or not written by this stream).
         restore_workers: Start the workers from ``state``'s RNG states
             (False when they are another rank's).
+        worker_seeding: Seeds a worker without a saved state (by worker id);
+            defaults to the loader's ``worker_init_fn``.
     """
 
     def __init__(self, loader: DataLoader, batches: int, state: Optional[Dict[str, Any]],
-                 restore_workers: bool) -> None:
+                 restore_workers: bool,
+                 worker_seeding: Optional[Callable[[int], None]] = None) -> None:
         self.loader = loader
         self.sampler = resumable_sampler(loader)
         self.batches = batches
@@ -83,7 +86,8 @@ class DataStream:
             plan = self._worker_plan(state if restore_workers else None)
             self.worker_rng = deque(plan)
             source = with_callables(loader, RNGStampingCollate(loader.collate_fn),
-                                    RNGRestoringWorkerInit(loader.worker_init_fn, plan))
+                                    RNGRestoringWorkerInit(worker_seeding or loader.worker_init_fn,
+                                                           plan))
         self.source = source
         self.epoch = 0  # restarts of a finite loader
         # Created now: it draws the workers' base seed from torch's generator

@@ -2,6 +2,8 @@
 last_checkpoint names is never deleted."""
 from typing import List
 
+from mmengine.fileio import LocalBackend
+
 from ssd_ext.engine.atomic_backend import AtomicLocalBackend
 from ssd_ext.engine.atomic_io import atomic_torch_save, atomic_write, is_partial_name
 from ssd_ext.engine.checkpoint_hook import AtomicCheckpointHook
@@ -68,3 +70,20 @@ def test_other_storage_falls_back_to_mmengines_hook(tmp_path):
     hook = _hook(runner)
     assert not hook.atomic
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_3.pth']
+
+
+class RemoteStorage(LocalBackend):
+    """Stands in for the backend MMEngine infers for remote storage (s3://...)."""
+
+
+def test_only_a_plain_local_out_dir_switches_to_the_atomic_backend():
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False)
+    hook.file_backend = LocalBackend()  # what MMEngine infers for a local out_dir
+    assert hook.select_atomic_backend()
+    assert isinstance(hook.file_backend, AtomicLocalBackend)
+    assert hook.backend_args == dict(backend='atomic_local')
+
+    remote = AtomicCheckpointHook(interval=1, by_epoch=False)
+    remote.file_backend = RemoteStorage()
+    assert not remote.select_atomic_backend()
+    assert type(remote.file_backend) is RemoteStorage and remote.backend_args is None

@@ -65,6 +65,22 @@ def test_toy_resume_mid_stream_with_workers(tmp_path):
     assert len(loads(res_log)) <= 7 * 2 + 2 * 2 * 2
 
 
+def test_resume_without_a_fixed_seed_before_every_worker_produced_a_batch(tmp_path):
+    """At iteration 1 of a run with 2 workers, worker 1 has no saved state yet: it
+    is seeded with the run's seed (which Runner.resume restores), not with the
+    new session's random one."""
+    runner = toy_runner(tmp_path / 'ref', 2, tmp_path / 'ref_loads', max_iters=4,
+                        seed=None, interval=1, max_keep_ckpts=-1)
+    runner.train()
+    reference = runner.model.seen
+    del runner
+    resumed = toy_runner(tmp_path / 'resumed', 2, tmp_path / 'loads', max_iters=4,
+                         seed=None, interval=1, max_keep_ckpts=-1,
+                         resume_from=str(tmp_path / 'ref' / 'iter_1.pth'))
+    resumed.train()
+    assert resumed.model.seen == reference[1:]
+
+
 def test_toy_load_from_is_not_a_resume(tmp_path):
     runner = toy_runner(tmp_path / 'ref', 0, tmp_path / 'loads', max_iters=3)
     runner.train()

@@ -53,8 +53,10 @@ class RecordingModel(BaseModel):
 
 def toy_runner(work_dir: Path, num_workers: int, load_log: Path,
                resume_from: Optional[str] = None, load_from: Optional[str] = None,
-               max_iters: int = 10, **checkpoint_args) -> Runner:
-    """Batches of 2 from 7 samples, a checkpoint every 3 iterations, 2 kept."""
+               max_iters: int = 10, seed: Optional[int] = 11, interval: int = 3,
+               max_keep_ckpts: int = 2, **checkpoint_args) -> Runner:
+    """Batches of 2 from 7 samples, by default a checkpoint every 3 iterations,
+    2 kept. ``seed=None`` launches a run without a fixed seed."""
     return Runner(
         model=RecordingModel(), work_dir=str(work_dir),
         experiment_name=f'toy_{uuid.uuid4().hex}',
@@ -68,9 +70,9 @@ def toy_runner(work_dir: Path, num_workers: int, load_log: Path,
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=100),
             checkpoint_types=dict(type='AllowCheckpointTypesHook'),
-            checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=3,
-                            max_keep_ckpts=2, **checkpoint_args)),
-        randomness=dict(seed=11), default_scope='mmdet',
+            checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=interval,
+                            max_keep_ckpts=max_keep_ckpts, **checkpoint_args)),
+        randomness=dict(seed=seed), default_scope='mmdet',
         resume=resume_from is not None, load_from=resume_from or load_from)
 
 
