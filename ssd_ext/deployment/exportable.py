@@ -45,6 +45,10 @@ class ExportableSSD(nn.Module):
         nms = dict(detector.bbox_head.test_cfg.nms)
         if nms.get('type', 'nms') != 'nms' or nms.get('class_agnostic', False):
             raise ValueError(f'only per-class hard NMS can be exported, got test_cfg.nms={nms}')
+        if nms.get('offset', 0) != 0:
+            # ONNX's NonMaxSuppression computes areas without mmcv's +1 offset.
+            raise ValueError(f'test_cfg.nms.offset={nms["offset"]} cannot be exported; '
+                             'ONNX NonMaxSuppression has no offset (use 0)')
         self.detector = detector
         self.head = detector.bbox_head
         self.input_size = tuple(int(s) for s in input_size)
@@ -63,6 +67,6 @@ class ExportableSSD(nn.Module):
         valid = top.scores > cfg.score_thr
         if cfg.min_bbox_size >= 0:
             valid = valid & large_enough(boxes, cfg.min_bbox_size)
-        iou = float(cfg.nms.get('iou_threshold', cfg.nms.get('iou_thr', 0.5)))
+        iou = float(cfg.nms['iou_threshold'])  # the head's test_cfg defaults set it
         return fixed_shape_nms(boxes, top.scores, top.labels, valid, head.num_classes,
                                min(int(cfg.max_per_img), top.scores.shape[1]), iou)

@@ -34,3 +34,10 @@ def test_rejects_nms_it_cannot_export(repo_root, nms):
     model.bbox_head.test_cfg.nms = nms
     with pytest.raises(ValueError, match='only per-class hard NMS'):
         ExportableSSD(model, (160, 160))
+
+
+def test_rejects_an_nms_offset(repo_root):
+    model = random_detector(repo_root)
+    model.bbox_head.test_cfg.nms = dict(type='nms', iou_threshold=0.45, offset=1)
+    with pytest.raises(ValueError, match='offset=1 cannot be exported'):
+        ExportableSSD(model, (160, 160))
