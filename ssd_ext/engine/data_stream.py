@@ -77,8 +77,8 @@ class DataStream:
                  worker_seeding: Optional[Callable[[int], None]] = None) -> None:
         self.loader = loader
         self.sampler = resumable_sampler(loader)
-        self.batches = batches
-        self.samples = self._position_sampler(state)
+        self.start_batch = batches
+        self.start_samples = self._position_sampler(state)
         self.worker_rng: Optional[deque] = None
         self.fetched = 0  # batches drawn in this session
         source = loader
@@ -104,14 +104,27 @@ class DataStream:
     def loads_past_batches(self) -> bool:
         return self.sampler is None
 
+    @property
+    def batches(self) -> int:
+        """Batches consumed since iteration 0 of the run."""
+        return self.start_batch + self.fetched
+
+    @property
+    def samples(self) -> int:
+        """Samples of this rank consumed since iteration 0 (with the resumable
+        sampler; 0 without it)."""
+        if self.sampler is None:
+            return 0
+        return self.start_samples + self.fetched * self.loader.batch_size
+
     def _position_sampler(self, state: Optional[Dict[str, Any]]) -> int:
         """Starts the sampler after the consumed samples; returns their number."""
         if self.sampler is None:
             return 0
-        if self.batches > 0 and state is not None and state.get('sampler'):
+        if self.start_batch > 0 and state is not None and state.get('sampler'):
             self.sampler.resume(state['sampler'], state['samples'])
         else:
-            self.sampler.set_start(self.batches * self.loader.batch_size)
+            self.sampler.set_start(self.start_batch * self.loader.batch_size)
         return self.sampler.start
 
     def _worker_plan(self, state: Optional[Dict[str, Any]]) -> WorkerPlan:
@@ -119,7 +132,7 @@ class DataStream:
         if (state is not None and state.get('num_workers') == num_workers
                 and state.get('worker_rng')):
             return list(state['worker_rng'])
-        if self.batches > 0:
+        if self.start_batch > 0:
             print_log('DataLoader workers start from their seeds: the checkpoint has no '
                       'worker RNG states for this rank and num_workers, so augmentation '
                       'draws differ from the original run', logger='current',
@@ -149,9 +162,6 @@ class DataStream:
             self._track_worker_rng(item)
             item = item.data
         self.fetched += 1
-        self.batches += 1
-        if self.sampler is not None:
-            self.samples += self.loader.batch_size
         return item
 
     def _track_worker_rng(self, batch: StampedBatch) -> None:
