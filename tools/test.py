@@ -66,6 +66,7 @@ def main() -> None:
             print(format_metrics(metrics, title=osp.basename(args.config),
                                  voc_eval_modes=voc_eval_modes(runner.test_evaluator.metrics)))
             print(f'metrics written to {out}')
+        destroy_dist(synchronize=True)
     finally:
         destroy_dist()
 

@@ -36,6 +36,7 @@ def main() -> None:
                           channels_last=args.channels_last)
     try:
         runner.train()
+        destroy_dist(synchronize=True)
     finally:
         destroy_dist()
 

@@ -97,11 +97,20 @@ def enable_amp(cfg: Config, training: bool, dtype: str = 'auto') -> Optional[str
     return chosen
 
 
-def destroy_dist() -> None:
+def destroy_dist(synchronize: bool = False) -> None:
     """Tears the process group down before the interpreter exits: left to exit,
     gloo's threads can abort the process after the work is done ("terminate
-    called without an active exception", seen with two CPU processes)."""
+    called without an active exception", seen with two CPU processes).
+
+    ``synchronize`` (after the work succeeded on this rank) first waits for
+    every rank, so that no rank tears its connections down while another still
+    works (seen once in three full test runs: a rank aborting at exit while rank
+    0 was writing metrics). Not after an error: the other ranks may never reach
+    the barrier.
+    """
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if synchronize:
+            torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
