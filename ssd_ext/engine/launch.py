@@ -20,8 +20,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ssd_ext.engine.cpu_dist import init_cpu_process_group
+from ssd_ext.engine.loader_workers import resolve_auto_workers
 from ssd_ext.engine.precision import (AMP_DTYPES, channels_last_pays, log_amp_choice,
-                                      resolve_amp_dtype)
+                                      resolve_amp_dtype, resolve_channels_last)
 from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
 
 # Wrapper types --amp may swap for an autocasting one (MMEngine's AmpOptimWrapper
@@ -122,8 +123,10 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
                         'bf16 autocast on a CPU with native bf16, fp32 on other CPUs')
     parser.add_argument('--amp-dtype', choices=AMP_DTYPES, default='auto',
                         help='autocast dtype of --amp (default: chosen by the hardware)')
-    parser.add_argument('--channels-last', action='store_true',
-                        help='run the model in channels_last (NHWC) memory format')
+    parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help='run the model in channels_last (NHWC) memory format '
+                        '(default: on under --amp on a GPU, off otherwise)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -145,17 +148,23 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def build_runner(cfg: Config, amp: bool = False, training: bool = True,
-                 channels_last: bool = False, amp_dtype: str = 'auto') -> Runner:
-    """Runner for ``cfg`` with the machine adaptations, ``--amp`` and
-    ``--channels-last`` applied."""
+                 channels_last: Optional[bool] = None, amp_dtype: str = 'auto') -> Runner:
+    """Runner for ``cfg`` with the machine adaptations (gloo on CPUs,
+    ``num_workers='auto'``), ``--amp`` and ``--channels-last`` applied
+    (``channels_last=None``: the device's default, see
+    ``precision.resolve_channels_last``)."""
     import ssd_ext  # noqa: F401  (registers modules)
     # Also for configs that leave out AllowCheckpointTypesHook: --resume and
     # load_from read MMEngine checkpoints weights-only (torch >= 2.6).
     allow_mmengine_checkpoint_types()
     adapt_to_device(cfg)
     init_cpu_dist(cfg)
-    if amp:
-        enable_amp(cfg, training, amp_dtype)
+    resolve_auto_workers(cfg)
+    autocast_dtype = enable_amp(cfg, training, amp_dtype) if amp else None
+    if channels_last is None and resolve_channels_last(None, autocast_dtype):
+        print_log('channels_last: on, the default under CUDA autocast '
+                  '(--no-channels-last turns it off)', logger='current')
+    channels_last = resolve_channels_last(channels_last, autocast_dtype)
     if channels_last and not channels_last_pays(training):
         print_log('--channels-last: not applied to training on this CPU (no AVX-512), '
                   'where NHWC backward convolutions are slower than NCHW', logger='current')

@@ -104,6 +104,23 @@ def channels_last_pays(training: bool, cuda: Optional[bool] = None) -> bool:
             or torch.backends.cpu.get_cpu_capability().startswith('AVX512'))
 
 
+def resolve_channels_last(requested: Optional[bool], amp_dtype: Optional[str],
+                          cuda: Optional[bool] = None) -> bool:
+    """Whether ``--channels-last`` / ``--no-channels-last`` (``requested``) or,
+    with neither (``None``), the default asks for NHWC.
+
+    The default is NHWC under CUDA autocast: cuDNN's fp16/bf16 tensor-core
+    convolutions are NHWC kernels, so an NCHW model pays a transpose around
+    every conv; NCHW elsewhere (on CPUs the flag stays a choice, see
+    :func:`channels_last_pays`).
+    """
+    if requested is not None:
+        return requested
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    return cuda and amp_dtype is not None
+
+
 def machine_description(device: str = 'cpu') -> str:
     """The processor a measurement came from, e.g. ``'AMD EPYC (ATen AVX2,
     native bf16: no)'`` or the GPU's name, for benchmark output."""

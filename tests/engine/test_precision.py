@@ -1,4 +1,5 @@
 """``--amp`` follows the hardware: bf16 only on CPUs that run it natively."""
+import argparse
 import os
 import platform
 import subprocess
@@ -90,3 +91,24 @@ def test_channels_last_is_kept_for_training_only_where_it_pays(monkeypatch, isa,
     assert precision.channels_last_pays(training=True, cuda=False) is trains_nhwc
     assert precision.channels_last_pays(training=False, cuda=False)
     assert precision.channels_last_pays(training=True, cuda=True)
+
+
+@pytest.mark.parametrize('requested, amp_dtype, cuda, expected', [
+    (None, 'float16', True, True),     # CUDA AMP: cuDNN's tensor-core convs are NHWC
+    (None, 'bfloat16', True, True),
+    (None, None, True, False),         # fp32 on a GPU
+    (None, 'bfloat16', False, False),  # CPUs: a choice, measured per machine
+    (False, 'float16', True, False),   # --no-channels-last
+    (True, None, False, True),         # --channels-last
+])
+def test_channels_last_default_is_nhwc_under_cuda_autocast_only(requested, amp_dtype, cuda,
+                                                                expected):
+    assert precision.resolve_channels_last(requested, amp_dtype, cuda=cuda) is expected
+
+
+@pytest.mark.parametrize('argv, expected', [([], None), (['--channels-last'], True),
+                                            (['--no-channels-last'], False)])
+def test_channels_last_flag_has_three_states(argv, expected):
+    parser = argparse.ArgumentParser()
+    launch.add_runner_args(parser)
+    assert parser.parse_args(argv).channels_last is expected

@@ -29,7 +29,9 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=4,
-    num_workers=2,
+    # Sized to the machine when the Runner is built (ssd_ext/engine/loader_workers.py):
+    # MMDetection's 2 workers per GPU cannot keep up with SSD on a modern GPU.
+    num_workers='auto',
     persistent_workers=True,
     # Infinite sampler: MMEngine's iteration loop sleeps 2 s whenever a finite
     # sampler's pass over the data ends. ResumableInfiniteSampler draws the same
@@ -47,7 +49,7 @@ train_dataloader = dict(
         backend_args=backend_args))
 val_dataloader = dict(
     batch_size=8,
-    num_workers=2,
+    num_workers='auto',
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
