@@ -3,13 +3,16 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 
 def test_benchmark_prints_every_part(repo_root, shared_data):
     images = shared_data / 'bccd' / 'JPEGImages'
     proc = subprocess.run(
         [sys.executable, str(repo_root / 'tools/analysis/benchmark.py'),
          str(repo_root / 'configs/ssd300.py'), '--batch', '1', '--loss-batch', '2',
-         '--iters', '1', '--warmup', '0', '--threads', '1', '--images', str(images)],
+         '--iters', '1', '--warmup', '0', '--threads', '1', '--images', str(images),
+         '--peak-tflops', '100'],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "ssd_ext weights: MMDetection's, converted" in proc.stdout
@@ -18,6 +21,14 @@ def test_benchmark_prints_every_part(repo_root, shared_data):
                           proc.stdout, re.M)
         assert match, (part, proc.stdout[-2000:])
         assert all(float(v) > 0 for v in match.groups())
+    # A training image of SSD300 is about 206 GFLOP (forward 69, backward twice that).
+    for name in ('ssd_ext', 'mmdet'):
+        flops = re.search(rf'^train {name}: ([\d.]+) GFLOP/img, ([\d.]+) TFLOP/s, '
+                          r'MFU ([\d.]+)% of 100$', proc.stdout, re.M)
+        assert flops, proc.stdout[-2000:]
+        gflop, achieved, mfu = map(float, flops.groups())
+        assert 200 < gflop < 212
+        assert mfu == pytest.approx(achieved, abs=0.06)  # percent of 100 TFLOP/s
 
 
 def test_benchmark_other_architectures_keep_their_own_weights(repo_root):

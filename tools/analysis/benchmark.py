@@ -14,7 +14,14 @@ models take turns within every repeat, so drift of the machine hits both alike):
   ``configs/ssd300_expand_aug.py``.
 
 ``--compile`` compiles both networks for ``infer`` (``ssd_ext.engine.compile``;
-the compilation happens in the warm-up and is not timed).
+the compilation happens in the warm-up and is not timed); ``--compile-train``
+compiles them for ``train`` (weights not frozen: they change every step).
+
+For ``train`` the work of a step is counted with torch's ``FlopCounterMode``
+(convolutions and matrix products, 2 FLOPs per multiply-add: SSD300 about 206
+GFLOP per image, SSD512 591) and the achieved TFLOP/s printed, with the model
+FLOPs utilisation against ``--peak-tflops`` when given (the device's dense
+peak for the autocast dtype, from its data sheet).
 
 Weights are random (nothing is downloaded), so denormals are flushed: random
 weights otherwise push fp32 into the CPU's slow denormal path and distort every
@@ -34,6 +41,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -65,6 +73,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--channels-last', action='store_true')
     parser.add_argument('--compile', action='store_true',
                         help='TorchInductor-compiled networks for infer')
+    parser.add_argument('--compile-train', action='store_true',
+                        help='TorchInductor-compiled networks for train')
+    parser.add_argument('--peak-tflops', type=float, default=None,
+                        help="the device's dense peak TFLOP/s, for train's MFU")
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--images', default=os.path.join(
@@ -158,21 +170,41 @@ def infer_step(model, size: int, args) -> Callable[[], None]:
     return step
 
 
+def _backward_total_loss(model, batch: Dict, args) -> None:
+    with autocast(args):
+        losses = model(**batch, mode='loss')
+    total = sum(v.sum() if not isinstance(v, list) else sum(x.sum() for x in v)
+                for k, v in losses.items() if 'loss' in k)
+    total.backward()
+
+
 def train_step(model, size: int, args) -> Callable[[], None]:
     model.train()
+    if args.compile_train:
+        model = copy.deepcopy(model)  # infer and loss stay eager
+        for part in (model.backbone, model.neck, model.bbox_head):
+            part.compile()
     data = fake_batch(args.batch, size, args.device, with_gt=True)
     optim = torch.optim.SGD(model.parameters(), lr=1e-5, momentum=0.9)
 
     def step():
         batch = preprocess(model, data, True, args)
-        with autocast(args):
-            losses = model(**batch, mode='loss')
-        total = sum(v.sum() if not isinstance(v, list) else sum(x.sum() for x in v)
-                    for k, v in losses.items() if 'loss' in k)
         optim.zero_grad()
-        total.backward()
+        _backward_total_loss(model, batch, args)
         optim.step()
     return step
+
+
+def train_flops_per_image(model, size: int, args, batch: int = 2) -> float:
+    """FLOPs of a training step's forward, loss and backward per image, as
+    ``FlopCounterMode`` counts them (no optimizer step; gradients left zeroed)."""
+    model.train()
+    data = preprocess(model, fake_batch(batch, size, args.device, with_gt=True), True, args)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        _backward_total_loss(model, data, args)
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / batch
 
 
 def loss_step(model, size: int, args) -> Callable[[], None]:
@@ -273,6 +305,7 @@ def main() -> None:
     print(f'device={args.device} threads={torch.get_num_threads()} batch={args.batch} '
           f'amp={args.amp} (autocast: {args.autocast_dtype or "none, fp32"}) '
           f'channels_last={args.channels_last} compile={args.compile} '
+          f'compile_train={args.compile_train} '
           f'input={size}\nssd_ext weights: {weights}')
     rows = []
     for part, make, unit in (('infer', infer_step, 'img/s'), ('train', train_step, 'img/s'),
@@ -297,6 +330,19 @@ def main() -> None:
     print(f'{"part":<6} {"ssd_ext":>10} {"mmdet":>10} {"unit":<6} speed-up')
     for part, a, b, unit, ratio in rows:
         print(f'{part:<6} {a:>10.3f} {b:>10.3f} {unit:<6} {ratio:.2f}x')
+    if 'train' in parts:
+        print_train_flops(ours, ref, size, args, rows)
+
+
+def print_train_flops(ours, ref, size: int, args, rows) -> None:
+    """GFLOP per training image, achieved TFLOP/s and MFU of the train rows."""
+    rates = next((a, b) for part, a, b, *_ in rows if part == 'train')
+    for name, model, rate in (('ssd_ext', ours, rates[0]), ('mmdet', ref, rates[1])):
+        flops = train_flops_per_image(model, size, args)
+        achieved = rate * flops / 1e12
+        mfu = (f', MFU {100 * achieved / args.peak_tflops:.1f}% of {args.peak_tflops:g}'
+               if args.peak_tflops else '')
+        print(f'train {name}: {flops / 1e9:.1f} GFLOP/img, {achieved:.2f} TFLOP/s{mfu}')
 
 
 if __name__ == '__main__':
