@@ -6,12 +6,15 @@
   and the next step is the unfused update;
 - SSD300's detections on the GPU are the CPU's (same weights, same inputs);
 - the loop-free NMS on CUDA keeps what mmcv's CUDA NMS keeps;
-- ``tools/analysis/benchmark.py --device cuda`` runs.
+- ``tools/analysis/benchmark.py --device cuda`` runs;
+- ``tools/train.py --amp`` trains SSD300 on real images with finite losses.
 
 TF32 is turned off throughout, so that GPU and CPU compute the same float32
 numbers up to rounding.
 """
 import copy
+import json
+import math
 import subprocess
 import sys
 
@@ -239,3 +242,27 @@ def test_benchmark_infers_on_cuda(repo_root):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert 'device=cuda' in proc.stdout
     assert any(line.startswith('infer ') for line in proc.stdout.splitlines()), proc.stdout
+
+
+def test_train_tool_with_amp_trains_ssd300_on_real_images(repo_root, shared_data, tmp_path):
+    """``tools/train.py --amp`` end to end on a GPU: CUDA AMP through the skip-safe
+    wrapper, channels_last and sized workers by default, finite losses."""
+    from conftest import run_tool, tool_env
+    coco = shared_data / 'tiny_coco'
+    out = run_tool(
+        [sys.executable, 'tools/train.py', 'configs/ssd300.py', '--amp',
+         '--work-dir', str(tmp_path), '--cfg-options',
+         f'train_dataloader.dataset.data_root={coco}/',
+         f'val_dataloader.dataset.data_root={coco}/',
+         f'val_evaluator.ann_file={coco}/annotations/instances_val2017.json',
+         'train_dataloader.batch_size=8', 'train_cfg.max_iters=12',
+         'train_cfg.val_interval=1000', 'default_hooks.logger.interval=4',
+         'default_hooks.checkpoint.interval=12'],
+        tool_env(tmp_path), repo_root, timeout=600)
+    assert '--amp: CUDA autocast to float16' in out
+    assert 'channels_last: on, the default under CUDA autocast' in out
+    assert "num_workers='auto'" in out
+    scalars = (next(tmp_path.glob('*/vis_data/scalars.json'))).read_text().splitlines()
+    losses = [json.loads(line)['loss'] for line in scalars if '"loss"' in line]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses), losses
+    assert (tmp_path / 'iter_12.pth').is_file()
