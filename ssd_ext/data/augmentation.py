@@ -18,7 +18,7 @@ distortion turns the image into float32, ``Expand`` materialises a canvas of up 
   the clipping are not linear). The expansion's mean fill is left alone, as when
   the distortion runs first.
 """
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -51,16 +51,76 @@ def _like(array: np.ndarray, original):
     return type(original)(tensor) if hasattr(original, 'tensor') else tensor
 
 
-def patch_ious(patch: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU [N] of one ``(x1, y1, x2, y2)`` patch with boxes [N, 4] (float32,
-    MMDetection's eps-guarded union)."""
-    lt = np.maximum(boxes[:, :2], patch[:2])
-    rb = np.minimum(boxes[:, 2:], patch[2:])
+def patch_ious(patches: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU [T, N] of ``(x1, y1, x2, y2)`` patches [T, 4] with boxes [N, 4]
+    (float32, MMDetection's eps-guarded union)."""
+    patches, boxes = patches[:, None], boxes[None]
+    lt = np.maximum(boxes[..., :2], patches[..., :2])
+    rb = np.minimum(boxes[..., 2:], patches[..., 2:])
     wh = np.clip(rb - lt, 0, None)
-    inter = wh[:, 0] * wh[:, 1]
-    area_patch = (patch[2] - patch[0]) * (patch[3] - patch[1])
-    area_boxes = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area_patch + area_boxes - inter, np.float32(1e-6))
+    inter = wh[..., 0] * wh[..., 1]
+    area_patches = (patches[..., 2] - patches[..., 0]) * (patches[..., 3] - patches[..., 1])
+    area_boxes = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+    return inter / np.maximum(area_patches + area_boxes - inter, np.float32(1e-6))
+
+
+# MMDetection's MinIoURandomCrop: tries per drawn IoU mode, and the uniform
+# draws of one try (patch width and height, then its left and top offsets).
+CROP_TRIES = 50
+DRAWS_PER_TRY = 4
+
+
+def replay_crop_tries(draws: Sequence[float], w: int, h: int, min_crop_size: float
+                      ) -> Tuple[List[Tuple[int, int, int, int]], List[int], int]:
+    """MMDetection's ``CROP_TRIES`` patch draws on a ``w`` x ``h`` canvas, computed
+    from ``draws``: the doubles ``np.random`` would give them, in order.
+
+    ``np.random.uniform(low, high)`` is ``low + (high - low) * d`` of the next
+    double ``d``, so this is the same arithmetic on the same numbers. A try whose
+    aspect ratio falls outside ``[1/2, 2]`` uses two draws and ends; the others
+    use four. Returns the patches of the tries that are neither rejected for
+    their aspect ratio nor degenerate, the number of draws used up to and
+    including each, and the number all tries use.
+    """
+    patches, used, i = [], [], 0
+    low_w, low_h = min_crop_size * w, min_crop_size * h
+    for _ in range(CROP_TRIES):
+        new_w = low_w + (w - low_w) * draws[i]
+        new_h = low_h + (h - low_h) * draws[i + 1]
+        i += 2
+        if new_h / new_w < 0.5 or new_h / new_w > 2:
+            continue
+        # MMDetection's uniform(low) has high=1: the offset lies in [1, w - new_w].
+        low_x, low_y = w - new_w, h - new_h
+        left = low_x + (1.0 - low_x) * draws[i]
+        top = low_y + (1.0 - low_y) * draws[i + 1]
+        i += 2
+        patch = (int(left), int(top), int(left + new_w), int(top + new_h))
+        if patch[2] != patch[0] and patch[3] != patch[1]:
+            patches.append(patch)
+            used.append(i)
+    return patches, used, i
+
+
+def first_acceptable_patch(patches: Sequence[Tuple[int, int, int, int]], boxes: np.ndarray,
+                           centers: np.ndarray, min_iou: float
+                           ) -> Tuple[Optional[int], Optional[np.ndarray]]:
+    """Index of the first patch that overlaps every box [N, 4] with IoU >=
+    ``min_iou`` and holds a box centre [N, 2], and the mask [N] of the centres
+    it holds (None: no boxes); ``(None, None)`` when no patch qualifies."""
+    if not patches:
+        return None, None
+    if len(boxes) == 0:
+        return 0, None
+    fpatches = np.array(patches, np.float32)
+    ok = patch_ious(fpatches, boxes).min(1) >= min_iou
+    inside = ((centers[None] > fpatches[:, None, :2])
+              & (centers[None] < fpatches[:, None, 2:])).all(2)
+    ok &= inside.any(1)
+    if not ok.any():
+        return None, None
+    chosen = int(ok.argmax())
+    return chosen, inside[chosen]
 
 
 @TRANSFORMS.register_module()
@@ -142,27 +202,19 @@ class SSDRandomGeometry(BaseTransform):
             min_iou = self.sample_mode[np.random.randint(len(self.sample_mode))]
             if min_iou == 1:
                 return np.array((0, 0, w, h)), None
-            for _ in range(50):
-                new_w = np.random.uniform(self.min_crop_size * w, w)
-                new_h = np.random.uniform(self.min_crop_size * h, h)
-                if new_h / new_w < 0.5 or new_h / new_w > 2:
-                    continue
-                # MMDetection's draw, kept so that a seed picks the same patch:
-                # uniform(low) has high=1, so the offset lies between 1 and w - new_w.
-                left = np.random.uniform(w - new_w)
-                top = np.random.uniform(h - new_h)
-                patch = np.array((int(left), int(top), int(left + new_w),
-                                  int(top + new_h)))
-                if patch[2] == patch[0] or patch[3] == patch[1]:
-                    continue
-                if len(boxes) == 0:
-                    return patch, None
-                fpatch = patch.astype(np.float32)
-                if patch_ious(fpatch, boxes).min() < min_iou:
-                    continue
-                inside = ((centers > fpatch[:2]) & (centers < fpatch[2:])).all(1)
-                if inside.any():
-                    return patch, inside
+            # MMDetection draws and tests one try at a time, a dozen small numpy
+            # calls each (most of the pipeline's time on COCO, where small boxes
+            # fail the high IoUs). The same draws are read ahead here, the tries
+            # tested together, and the generator then moved past exactly the
+            # draws MMDetection's tries would have taken.
+            state = np.random.get_state()
+            draws = np.random.random_sample(DRAWS_PER_TRY * CROP_TRIES).tolist()
+            np.random.set_state(state)
+            patches, used, used_by_all = replay_crop_tries(draws, w, h, self.min_crop_size)
+            chosen, inside = first_acceptable_patch(patches, boxes, centers, min_iou)
+            np.random.random_sample(used_by_all if chosen is None else used[chosen])
+            if chosen is not None:
+                return np.array(patches[chosen]), inside
 
     # ------------------------------------------------------------- transform
     def transform(self, results: dict) -> dict:

@@ -74,6 +74,38 @@ def test_geometry_draws_as_mmdetection(expand):
     assert 0 < flips < 60 and crops > 0
 
 
+def test_crop_tries_read_ahead_leave_the_generator_where_mmdetection_does():
+    """Small boxes fail the high IoUs, so most crops take many tries and several
+    modes: seed for seed the same patch, boxes and flip, and the next draw after
+    the transform is the same number."""
+    reference = Compose([
+        dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
+        dict(type='Resize', scale=(300, 300), keep_ratio=False),
+        dict(type='RandomFlip', prob=0.5)])
+    ours = TRANSFORMS.build(dict(type='SSDRandomGeometry', size=(300, 300)))
+    img = _image(shape=(480, 640))
+    rng = np.random.default_rng(2)
+    for seed in range(200):
+        num = int(rng.integers(0, 25))
+        xy = rng.uniform(0, 0.9, (num, 2)) * (640, 480)
+        boxes = np.hstack([xy, xy + rng.uniform(4, 60, (num, 2))]).astype(np.float32)
+
+        def sample():  # MMDetection's transforms move the boxes in place
+            return dict(img=img, img_shape=(480, 640),
+                        gt_bboxes=HorizontalBoxes(torch.from_numpy(boxes.copy())),
+                        gt_bboxes_labels=np.arange(num), gt_ignore_flags=np.zeros(num, bool))
+        np.random.seed(seed)
+        ref = reference(sample())
+        ref_next = np.random.random_sample()
+        np.random.seed(seed)
+        out = ours(sample())
+        assert np.random.random_sample() == ref_next, seed
+        np.testing.assert_array_equal(out['gt_bboxes_labels'], ref['gt_bboxes_labels'])
+        np.testing.assert_allclose(out['gt_bboxes'].tensor.numpy(),
+                                   ref['gt_bboxes'].tensor.numpy(), atol=1e-3)
+        assert out['flip'] == ref['flip']
+
+
 def test_photometric_equals_mmdetection():
     """Same seed, same distortions and the same float32 arithmetic."""
     reference = TRANSFORMS.build(dict(type='PhotoMetricDistortion'))
