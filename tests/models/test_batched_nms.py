@@ -8,6 +8,7 @@ from mmcv.ops import batched_nms
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from torch.overrides import TorchFunctionMode
 
 from ssd_ext.models.box_head.batched_nms import loop_free_batched_nms
 from ssd_ext.models.box_head.multibox_head import MultiBoxHead
@@ -260,3 +261,56 @@ def test_class_agnostic_loop_free_equals_mmcv(ssd300, monkeypatch):
     args = head_candidates(head, cls, reg, metas)
     dets, kept = head._suppress(*args)
     assert torch.equal(head._suppress_loop_free(*args)[1], kept)
+
+
+class HostSyncCounter(TorchFunctionMode):
+    """Counts the tensor calls that make a GPU wait for the host: reading values
+    (``item``, ``tolist``, ``bool``...), shapes that depend on values (boolean
+    indexing, ``nonzero``, ``unique``...) and copies to the CPU. CPU tensors
+    see the same calls, so the count is what the same code does on a GPU."""
+
+    READS = {'item', 'tolist', 'numpy', 'cpu', '__bool__', '__int__', '__float__',
+             '__index__', 'nonzero', 'argwhere', 'unique', 'unique_consecutive',
+             'masked_select', 'bincount'}
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, '__name__', '')
+        if name in self.READS:
+            self.count += 1
+        elif name == '__getitem__' and any(
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                for i in (args[1] if isinstance(args[1], tuple) else (args[1],))):
+            self.count += 1
+        elif name == 'repeat_interleave' and 'output_size' not in kwargs:
+            self.count += 1
+        return func(*args, **kwargs)
+
+
+def host_syncs(head, cls, reg, batch: int) -> int:
+    metas = [dict(img_shape=(300, 300), scale_factor=(1.0, 1.0))] * batch
+    with HostSyncCounter() as counter:
+        head.predict_by_feat(cls, reg, metas)
+    return counter.count
+
+
+def test_gpu_path_synchronises_per_batch_not_per_image(ssd300, monkeypatch):
+    """The same image 1 and 16 times: decoding and the loop-free NMS (the GPU
+    path) make the same number of host synchronisations."""
+    head = ssd300.bbox_head
+    cls, reg = fake_maps(head, 1, torch.Generator().manual_seed(2))
+    cls16, reg16 = ([m.expand(16, -1, -1, -1) for m in maps] for maps in (cls, reg))
+    monkeypatch.setattr(head, '_suppress', head._suppress_loop_free)
+    one, sixteen = host_syncs(head, cls, reg, 1), host_syncs(head, cls16, reg16, 16)
+    assert one == sixteen > 0, (one, sixteen)
+    # The counter does see synchronisation per image (a nonzero per image here).
+    counts = []
+    for images in (1, 16):
+        with HostSyncCounter() as counter:
+            mmcv_per_image(*random_batch(0, [5] * images), 0.45)
+        counts.append(counter.count)
+    assert counts[1] > counts[0]
