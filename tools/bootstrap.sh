@@ -6,8 +6,12 @@
 #
 #   --wheelhouse DIR  offline: install only from the wheels and sdists in DIR
 #                     (no package index; README "GPU machines" says how to fill
-#                     it). A new .venv then sees the system's packages, so a
-#                     CUDA torch installed there is kept.
+#                     it), each without its declared dependencies: what the
+#                     machine has stands in for them (opencv-python-headless for
+#                     the opencv-python mmengine names), and an import check
+#                     names anything missing. A new .venv sees the packages of
+#                     the python3 that makes it (a venv's too), so a CUDA torch
+#                     installed there is kept.
 #   SSD_EXT_TORCH     torch requirement used when .venv has no torch
 #                     (default torch==2.13.0, the CPU build on this project's machines).
 #   FORCE_CUDA=1      build mmcv's CUDA ops too (needs nvcc and a CUDA torch;
@@ -26,7 +30,10 @@ done
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 STAMP="$VENV/.ssd_ext_installed"
-want=$(cat "$ROOT/setup.cfg" "$ROOT/tools/bootstrap.sh" | sha256sum | cut -d' ' -f1)
+# FORCE_CUDA is part of the stamp: asking for CUDA ops after a CPU-only
+# install must reach the mmcv check below.
+want=$( (cat "$ROOT/setup.cfg" "$ROOT/tools/bootstrap.sh"; echo "FORCE_CUDA=${FORCE_CUDA:-0}") \
+    | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     exit 0
 fi
@@ -35,7 +42,7 @@ echo "[bootstrap] setting up $VENV (first run, or setup.cfg changed)"
 index_args=()
 venv_args=()
 if [ -n "$WHEELHOUSE" ]; then
-    index_args=(--no-index --find-links "$WHEELHOUSE")
+    index_args=(--no-index --find-links "$WHEELHOUSE" --no-deps)
     venv_args=(--system-site-packages)
     echo "[bootstrap] offline: installing from $WHEELHOUSE only"
 fi
@@ -48,7 +55,28 @@ timed() {  # timed LABEL COMMAND...: runs it, then prints LABEL and its seconds
     echo "[bootstrap] $label: $((SECONDS - start)) s"
 }
 
-[ -x "$PY" ] || timed "venv" "${PYTHON:-python3}" -m venv ${venv_args[@]+"${venv_args[@]}"} "$VENV"
+if [ ! -x "$PY" ]; then
+    timed "venv" "${PYTHON:-python3}" -m venv ${venv_args[@]+"${venv_args[@]}"} "$VENV"
+    if [ -n "$WHEELHOUSE" ]; then
+        # --system-site-packages reaches the base interpreter's packages only: a
+        # python3 that is itself a venv (GPU images often are) would hide its
+        # torch. A .pth puts every site folder it sees after .venv's own.
+        "${PYTHON:-python3}" -c 'import sys; print("\n".join(
+            p for p in sys.path if p.endswith(("site-packages", "dist-packages"))))' \
+            > "$("$PY" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/_ssd_ext_base_site.pth"
+    fi
+fi
+if [ -n "$WHEELHOUSE" ]; then
+    # Every wheel of the folder (a torch among them only where .venv has none).
+    wheels=()
+    for wheel in "$WHEELHOUSE"/*.whl; do
+        case "$(basename "$wheel")" in
+            torch-*) "$PY" -c "import torch" 2>/dev/null && continue ;;
+        esac
+        [ -e "$wheel" ] && wheels+=("$wheel")
+    done
+    [ ${#wheels[@]} -eq 0 ] || timed "wheels" pip_install ${wheels[@]+"${wheels[@]}"}
+fi
 if ! "$PY" -c "import torch" 2>/dev/null; then
     if [ -n "$WHEELHOUSE" ] && ! ls "$WHEELHOUSE"/torch-* >/dev/null 2>&1; then
         echo "[bootstrap] no torch in $VENV and none in $WHEELHOUSE: install torch on this" \
@@ -60,10 +88,15 @@ fi
 # mmcv 2.1.0's setup.py imports pkg_resources (gone in setuptools 81), so it is
 # built without build isolation against the setuptools pinned here.
 timed "setuptools" pip_install "setuptools==80.9.0"
-if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev/null; then
+mmcv_ready="import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'"
+if [ "${FORCE_CUDA:-0}" = 1 ]; then
+    mmcv_ready="$mmcv_ready; assert mmcv.ops.get_compiling_cuda_version() != 'not available'"
+fi
+if ! "$PY" -c "$mmcv_ready" 2>/dev/null; then
     reinstall=()
     # An mmcv that is installed but whose ops fail to load was built against
-    # another torch: rebuild it, bypassing the cached wheel.
+    # another torch, or has no CUDA ops where FORCE_CUDA=1 asks for them:
+    # rebuild it, bypassing the cached wheel.
     "$PY" -c "import mmcv" 2>/dev/null && reinstall=(--force-reinstall --no-deps --no-cache-dir)
     echo "[bootstrap] building mmcv 2.1.0 with its ops (5-10 minutes on 2 cores)"
     # -g0: Python's own CFLAGS ask for debug info, which for ~80 files that each
@@ -72,13 +105,17 @@ if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev
         timed "mmcv build" pip_install --no-build-isolation "${reinstall[@]}" mmcv==2.1.0
 fi
 if [ -n "$WHEELHOUSE" ]; then
-    # pytest only if the wheelhouse has it (onnx/onnxruntime: their tests skip).
     timed "ssd_ext" pip_install --no-build-isolation -e "$ROOT"
-    "$PY" -c "import pytest" 2>/dev/null || pip_install pytest \
-        || echo "[bootstrap] no pytest in $WHEELHOUSE: the test suite needs it"
+    # The test suite needs pytest (onnx/onnxruntime: their tests skip).
+    "$PY" -c "import pytest" 2>/dev/null \
+        || echo "[bootstrap] no pytest on this machine or in $WHEELHOUSE: the test suite needs it"
 else
-    timed "ssd_ext" pip_install --no-build-isolation -e "$ROOT[tests]"
+    timed "ssd_ext" pip_install --no-build-isolation -e "${ROOT}[tests]"
 fi
-"$PY" -c "import ssd_ext, mmdet, mmcv.ops; from mmcv.ops import batched_nms"
+if ! "$PY" -c "import ssd_ext, mmdet, mmcv.ops; from mmcv.ops import batched_nms"; then
+    echo "[bootstrap] the stack does not import (the error above names what is missing;" \
+         "offline, add its wheel to the wheelhouse)" >&2
+    exit 1
+fi
 echo "$want" > "$STAMP"
 echo "[bootstrap] done"

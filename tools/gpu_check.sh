@@ -6,7 +6,7 @@
 #
 # Stages, in priority order, so that a call cut short keeps the most important:
 #   1 machine.txt   2 install: the README's offline GPU install (tools/bootstrap.sh
-#   --wheelhouse, FORCE_CUDA=1), with a step-by-step fallback if it fails
+#   --wheelhouse, FORCE_CUDA=1), with CPU-only mmcv ops if that fails
 #   3 pytest -m cuda   4 benchmark.py: SSD300/SSD512 inference at batch 64 and
 #   training at 32, fp32/fp16/bf16, channels_last, SSD300 training at 128
 #   5 tools/train.py --amp, 300 iterations at batch 32 on BCCD (real images)
@@ -81,13 +81,6 @@ note() {  # note TEXT: goes into this stage's line of the summary
     echo "[gpu_check] $*"
     echo "$*" >> "$NOTE"
 }
-timed() {  # timed LABEL COMMAND...: runs it and prints its seconds
-    local label=$1 start=$SECONDS rc
-    shift
-    "$@"; rc=$?
-    echo "[gpu_check] $label: $((SECONDS - start)) s (exit $rc)"
-    return $rc
-}
 
 s_machine() {
     {
@@ -110,39 +103,8 @@ ops_cuda() {  # the CUDA version mmcv's ops were compiled with, or "not availabl
     "$PY" -c 'from mmcv.ops import get_compiling_cuda_version as v; print(v())' 2>/dev/null
 }
 
-install_fallback() {  # install_fallback CUDA_SECONDS: bootstrap's steps one by one, --no-deps
-    local pip=("$PY" -m pip install --disable-pip-version-check --no-index --no-deps
-               --find-links "$WH") site
-    [ -n "$WH" ] || { note "fallback: needs a wheelhouse"; return 1; }
-    [ -x "$PY" ] || python3 -m venv --system-site-packages .venv \
-        || python3 -m venv --without-pip --system-site-packages .venv || return
-    # A python3 that is itself a venv (its CUDA torch in the venv's site-packages)
-    # is not seen by a venv made from it with --system-site-packages: a .pth adds
-    # python3's site-packages after .venv's own.
-    if ! "$PY" -c 'import torch' 2>/dev/null; then
-        site=$("$PY" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
-        python3 -c 'import site; print("\n".join(site.getsitepackages()))' \
-            > "$site/gpu_check_system_python.pth" || return
-        note "fallback: .venv did not see python3's torch; its site-packages added by a .pth"
-    fi
-    # mmengine's wheel asks for opencv-python by name: a machine with only
-    # opencv-python-headless fails pip's resolution, hence --no-deps.
-    timed "wheels" "${pip[@]}" "$WH"/*.whl || return
-    if [ -z "$(ops_cuda)" ] && [ "$1" -ge 60 ]; then
-        CFLAGS=-g0 MMCV_WITH_OPS=1 timed "mmcv build (CUDA ops)" timeout -k 10 "$1" \
-            "${pip[@]}" --no-build-isolation mmcv==2.1.0
-    fi
-    if [ -z "$(ops_cuda)" ]; then
-        # mmcv builds CUDA ops when FORCE_CUDA=1 or torch sees a GPU: hide it.
-        note "mmcv: CPU-only ops (CUDA build failed or out of time)"
-        CUDA_VISIBLE_DEVICES='' FORCE_CUDA=0 CFLAGS=-g0 MMCV_WITH_OPS=1 \
-            timed "mmcv build (CPU ops)" "${pip[@]}" --no-build-isolation mmcv==2.1.0 || return
-    fi
-    timed "ssd_ext" "${pip[@]}" --no-build-isolation -e "$ROOT"
-}
-
 s_install() {
-    local start=$SECONDS rc cache
+    local rc cache
     if [ "$MODE" = cpu ]; then
         bash tools/bootstrap.sh ${WH:+--wheelhouse "$WH"}
         return
@@ -150,17 +112,20 @@ s_install() {
     # The README's command, for this GPU's architecture only (e.g. 9.0).
     TORCH_CUDA_ARCH_LIST=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1)
     MAX_JOBS=$(nproc)
-    export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST MAX_JOBS
+    export TORCH_CUDA_ARCH_LIST MAX_JOBS
     touch "$OUT/.install_start"
     echo "## FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST MAX_JOBS=$MAX_JOBS" \
          "bash tools/bootstrap.sh --wheelhouse $WH"
-    timeout -k 10 "$BUILD_TIMEOUT" bash tools/bootstrap.sh ${WH:+--wheelhouse "$WH"}
+    FORCE_CUDA=1 timeout -k 10 "$BUILD_TIMEOUT" bash tools/bootstrap.sh ${WH:+--wheelhouse "$WH"}
     rc=$?
     note "bootstrap (README) exit $rc: $(grep -o '\[bootstrap\] [^:]*: [0-9]* s' "$LOG" \
         | sed 's/\[bootstrap\] //' | paste -sd, -)"
     if [ $rc -ne 0 ]; then
-        echo "## bootstrap failed: fallback"
-        install_fallback $((BUILD_TIMEOUT - (SECONDS - start))) || return
+        # So that stages 3-6 still run: mmcv builds CUDA ops when FORCE_CUDA=1
+        # or torch sees a GPU, so both are taken away for this build.
+        note "mmcv: CPU-only ops (the CUDA build failed or ran out of time)"
+        CUDA_VISIBLE_DEVICES='' FORCE_CUDA=0 bash tools/bootstrap.sh ${WH:+--wheelhouse "$WH"} \
+            || return
     fi
     note "mmcv ops CUDA: $(ops_cuda)"
     # Keep a wheel built with CUDA ops, for a fresh machine's .wheelhouse.
@@ -230,7 +195,7 @@ s_test() {
         test_dataloader.batch_size=8 test_dataloader.num_workers="$WORKERS") || return
     note "$(grep -o '"pascal_voc/mAP": [0-9.]*' "$OUT/test/metrics.json")"
 }
-export -f note timed s_machine ops_cuda install_fallback s_install s_pytest s_bench s_runner s_test
+export -f note s_machine ops_cuda s_install s_pytest s_bench s_runner s_test
 
 record() {  # record NAME EXIT SECONDS NOTE: the stage's line, kept as soon as it ends
     printf '%-24s exit %-3s %4s s  %s\n' "$1" "$2" "$3" "$4" | tee -a "$OUT/summary.txt"
