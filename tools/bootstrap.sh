@@ -60,9 +60,11 @@ if [ ! -x "$PY" ]; then
     if [ -n "$WHEELHOUSE" ]; then
         # --system-site-packages reaches the base interpreter's packages only: a
         # python3 that is itself a venv (GPU images often are) would hide its
-        # torch. A .pth puts every site folder it sees after .venv's own.
+        # torch. A .pth adds every site folder it sees after .venv's own, with
+        # site.addsitedir so that their own .pth files (editable installs) apply.
         "${PYTHON:-python3}" -c 'import sys; print("\n".join(
-            p for p in sys.path if p.endswith(("site-packages", "dist-packages"))))' \
+            f"import site; site.addsitedir({p!r})" for p in sys.path
+            if p.endswith(("site-packages", "dist-packages"))))' \
             > "$("$PY" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/_ssd_ext_base_site.pth"
     fi
 fi
@@ -102,7 +104,7 @@ if ! "$PY" -c "$mmcv_ready" 2>/dev/null; then
     # -g0: Python's own CFLAGS ask for debug info, which for ~80 files that each
     # include all of torch's headers is a large share of the compile time.
     CFLAGS="${CFLAGS:-} -g0" MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-        timed "mmcv build" pip_install --no-build-isolation "${reinstall[@]}" mmcv==2.1.0
+        timed "mmcv build" pip_install --no-build-isolation ${reinstall[@]+"${reinstall[@]}"} mmcv==2.1.0
 fi
 if [ -n "$WHEELHOUSE" ]; then
     timed "ssd_ext" pip_install --no-build-isolation -e "$ROOT"
@@ -112,7 +114,10 @@ if [ -n "$WHEELHOUSE" ]; then
 else
     timed "ssd_ext" pip_install --no-build-isolation -e "${ROOT}[tests]"
 fi
-if ! "$PY" -c "import ssd_ext, mmdet, mmcv.ops; from mmcv.ops import batched_nms"; then
+# What ssd_ext and its tools import (offline, declared dependencies were not
+# installed, so the check names each).
+if ! "$PY" -c "import ssd_ext, mmdet.evaluation, mmcv.ops, pycocotools.coco, matplotlib, \
+terminaltables, shapely, rich; from mmcv.ops import batched_nms"; then
     echo "[bootstrap] the stack does not import (the error above names what is missing;" \
          "offline, add its wheel to the wheelhouse)" >&2
     exit 1

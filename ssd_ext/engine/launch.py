@@ -161,10 +161,11 @@ def build_runner(cfg: Config, amp: bool = False, training: bool = True,
     init_cpu_dist(cfg)
     resolve_auto_workers(cfg)
     autocast_dtype = enable_amp(cfg, training, amp_dtype) if amp else None
-    if channels_last is None and resolve_channels_last(None, autocast_dtype):
+    requested, channels_last = channels_last, resolve_channels_last(channels_last,
+                                                                    autocast_dtype)
+    if requested is None and channels_last:
         print_log('channels_last: on, the default under CUDA autocast '
                   '(--no-channels-last turns it off)', logger='current')
-    channels_last = resolve_channels_last(channels_last, autocast_dtype)
     if channels_last and not channels_last_pays(training):
         print_log('--channels-last: not applied to training on this CPU (no AVX-512), '
                   'where NHWC backward convolutions are slower than NCHW', logger='current')

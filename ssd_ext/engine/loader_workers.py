@@ -4,14 +4,17 @@ SSD's augmentation (decode, min-IoU crop, warp, photometric distortion) runs on
 the CPU, one image per worker at a time, and costs a core a few milliseconds per
 image (``tools/analysis/loader_benchmark.py`` measures it). A GPU trains SSD300
 at hundreds of images per second, so the two workers per GPU of MMDetection's
-SSD configs leave it waiting for data. ``'auto'`` gives each process of the node
-the CPUs it may use, shared among the node's processes, less one for the
-process itself (which runs the model or, on a GPU, feeds it).
+SSD configs leave it waiting for data. ``'auto'`` gives each training process
+the CPUs it may use less one for the process itself (which runs the model or,
+on a GPU, feeds it).
 
 MMEngine builds data loaders from plain integers, so ``'auto'`` is resolved
-when the Runner is built (``launch.build_runner``).
+when ``tools/train.py`` or ``tools/test.py`` builds the Runner
+(``launch.build_runner``); code that builds a Runner itself calls
+:func:`resolve_auto_workers` first.
 """
 import logging
+import math
 import os
 import re
 from typing import Dict, Mapping, Optional
@@ -20,63 +23,99 @@ from mmengine.logging import print_log
 
 AUTO = 'auto'
 LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-# Beyond this the loader outruns any one GPU here (about 150-450 images per
-# second per worker) while every worker holds its own copy of the annotations.
+# Beyond this the loader outruns any one GPU (a core of a 2-core Zen 5 feeds
+# 230-340 images per second) while every worker holds its own copy of the
+# annotations.
 MAX_WORKERS = 16
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, so ``taskset`` and
-    cgroup cpusets are honoured), ``os.cpu_count()`` where there is none."""
+def _cgroup_cpu_limit() -> Optional[float]:
+    """CPUs a container's quota allows (cgroup v2 ``cpu.max`` or v1
+    ``cpu.cfs_quota_us``), None without a quota. Docker's ``--cpus`` and
+    Kubernetes' limits set it, not the affinity mask."""
     try:
-        return len(os.sched_getaffinity(0))
+        with open('/sys/fs/cgroup/cpu.max') as f:
+            quota, period = f.read().split()[:2]
+    except (OSError, ValueError):
+        try:
+            with open('/sys/fs/cgroup/cpu/cpu.cfs_quota_us') as f:
+                quota = f.read().strip()
+            with open('/sys/fs/cgroup/cpu/cpu.cfs_period_us') as f:
+                period = f.read().strip()
+        except OSError:
+            return None
+    if quota in ('max', '-1'):
+        return None
+    return int(quota) / int(period)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (``taskset``, cpusets,
+    Slurm's binding), capped by a container's CPU quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    return max(1, min(cpus, math.ceil(limit))) if limit else cpus
 
 
 def processes_per_node(environ: Optional[Mapping[str, str]] = None) -> int:
     """Training processes on this node, from the launcher's environment:
-    torchrun's ``LOCAL_WORLD_SIZE``, Slurm's ``SLURM_NTASKS_PER_NODE`` or
-    Open MPI's ``OMPI_COMM_WORLD_LOCAL_SIZE``; 1 without a launcher."""
+    torchrun's ``LOCAL_WORLD_SIZE``, Open MPI's ``OMPI_COMM_WORLD_LOCAL_SIZE``
+    or Slurm's task counts; 1 without a launcher."""
     environ = os.environ if environ is None else environ
-    for key in ('LOCAL_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_SIZE'):
+    for key in ('LOCAL_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_SIZE', 'SLURM_NTASKS_PER_NODE'):
         if environ.get(key):
             return int(environ[key])
-    # Slurm writes e.g. '4' or, for uneven nodes, '4(x2),3': this node's count
-    # is not told apart there, so the largest is taken (fewer workers, not more).
-    tasks = environ.get('SLURM_NTASKS_PER_NODE')
+    # Set by every Slurm step, e.g. '4' or, for uneven nodes, '4(x2),3': this
+    # node's count is not told apart there, so the largest is taken (fewer
+    # workers, not more).
+    tasks = environ.get('SLURM_TASKS_PER_NODE')
     if tasks:
         return max(int(n) for n in re.findall(r'(\d+)(?:\(x\d+\))?', tasks))
     return 1
 
 
-def auto_num_workers(cpus: int, processes: int, max_workers: int = MAX_WORKERS) -> int:
-    """Workers per process: its share of ``cpus`` less one, at least 1, at most
-    ``max_workers``."""
-    if cpus < 1 or processes < 1:
-        raise ValueError(f'cpus and processes must be >= 1, got {cpus} and {processes}')
-    return max(1, min(max_workers, cpus // processes - 1))
+def cpus_per_process(cpus: int, environ: Optional[Mapping[str, str]] = None) -> int:
+    """This process's share of the ``cpus`` it may run on. Slurm binds each task
+    to its ``--cpus-per-task``, so the affinity mask is already the share;
+    torchrun and mpirun leave every process the whole node, shared among the
+    :func:`processes_per_node`."""
+    environ = os.environ if environ is None else environ
+    if environ.get('SLURM_CPUS_PER_TASK'):
+        return max(1, min(cpus, int(environ['SLURM_CPUS_PER_TASK'])))
+    return max(1, cpus // processes_per_node(environ))
 
 
-def resolve_auto_workers(cfg, cpus: Optional[int] = None,
-                         processes: Optional[int] = None) -> Dict[str, int]:
-    """Replaces ``num_workers='auto'`` in ``cfg``'s data loaders by
-    :func:`auto_num_workers` of this machine; returns ``{loader key: workers}``
-    for those it resolved (logged). Other strings are refused by name."""
+def auto_num_workers(cpus: int, max_workers: int = MAX_WORKERS) -> int:
+    """Workers for a process with ``cpus`` of its own: all but one, at least 1,
+    at most ``max_workers``."""
+    if cpus < 1:
+        raise ValueError(f'cpus must be >= 1, got {cpus}')
+    return max(1, min(max_workers, cpus - 1))
+
+
+def resolve_auto_workers(cfg, workers: Optional[int] = None) -> Dict[str, int]:
+    """Replaces ``num_workers='auto'`` in ``cfg``'s data loaders by ``workers``
+    (default: :func:`auto_num_workers` of this process's CPUs); returns
+    ``{loader key: workers}`` for those it resolved (logged). Other strings
+    are refused by name."""
     resolved = {}
     for key in LOADER_KEYS:
         loader = cfg.get(key)
-        if not loader:
+        if not isinstance(loader, dict):  # None, or a DataLoader built already
             continue
-        workers = loader.get('num_workers', 0)
-        if workers == AUTO:
-            cpus = available_cpus() if cpus is None else cpus
-            processes = processes_per_node() if processes is None else processes
-            loader['num_workers'] = resolved[key] = auto_num_workers(cpus, processes)
-        elif not isinstance(workers, int) or workers < 0:
-            raise ValueError(f'{key}.num_workers={workers!r}: expected an integer >= 0 '
+        value = loader.get('num_workers', 0)
+        if value == AUTO:
+            if workers is None:
+                workers = auto_num_workers(cpus_per_process(available_cpus()))
+            loader['num_workers'] = resolved[key] = workers
+        elif not isinstance(value, int) or value < 0:
+            raise ValueError(f'{key}.num_workers={value!r}: expected an integer >= 0 '
                              f"or '{AUTO}'")
     if resolved:
-        print_log(f"num_workers='{AUTO}': {resolved} ({cpus} CPUs for {processes} "
-                  f'process(es) on this node)', logger='current', level=logging.INFO)
+        print_log(f"num_workers='{AUTO}': {resolved} ({available_cpus()} CPUs available, "
+                  f'{processes_per_node()} process(es) on this node)', logger='current',
+                  level=logging.INFO)
     return resolved

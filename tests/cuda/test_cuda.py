@@ -260,6 +260,7 @@ def test_train_tool_with_amp_trains_ssd300_on_real_images(repo_root, shared_data
          'default_hooks.checkpoint.interval=12'],
         tool_env(tmp_path), repo_root, timeout=600)
     assert '--amp: CUDA autocast to float16' in out
+    assert "type='SkipSafeAmpOptimWrapper'" in out  # the config the Runner logs
     assert 'channels_last: on, the default under CUDA autocast' in out
     assert "num_workers='auto'" in out
     scalars = (next(tmp_path.glob('*/vis_data/scalars.json'))).read_text().splitlines()

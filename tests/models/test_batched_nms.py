@@ -280,15 +280,21 @@ class HostSyncCounter(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, '__name__', '')
-        if name in self.READS:
-            self.count += 1
-        elif name == '__getitem__' and any(
-                isinstance(i, torch.Tensor) and i.dtype == torch.bool
-                for i in (args[1] if isinstance(args[1], tuple) else (args[1],))):
-            self.count += 1
-        elif name == 'repeat_interleave' and 'output_size' not in kwargs:
+        if name in self.READS or self._syncs(name, args, kwargs):
             self.count += 1
         return func(*args, **kwargs)
+
+    @staticmethod
+    def _syncs(name: str, args: tuple, kwargs: dict) -> bool:
+        if name in ('__getitem__', '__setitem__', 'index_put_', 'index_put'):
+            index = args[1] if isinstance(args[1], (tuple, list)) else (args[1],)
+            return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in index)
+        if name == 'where':  # torch.where(condition) is nonzero
+            return len(args) + len(kwargs) == 1
+        if name == 'to':  # to the host
+            target = args[1] if len(args) > 1 else kwargs.get('device')
+            return str(target).startswith('cpu')
+        return name == 'repeat_interleave' and 'output_size' not in kwargs
 
 
 def host_syncs(head, cls, reg, batch: int) -> int:

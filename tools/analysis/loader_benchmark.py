@@ -1,7 +1,7 @@
 """Images per second the training data loader delivers, for several worker counts.
 
 ``python tools/analysis/loader_benchmark.py CONFIG [--workers 0,1,2,auto]
-[--batches 40] [--warmup 5] [--cfg-options KEY=VALUE ...]``
+[--batches 40] [--warmup 5] [--per-transform N] [--cfg-options KEY=VALUE ...]``
 
 The config's own train loader (dataset, pipeline, sampler, batch size) is built as
 the Runner builds it and drained with no model attached, so the figure is the
@@ -13,6 +13,7 @@ core. ``auto`` is what ``num_workers='auto'`` gives on this machine
 import argparse
 import copy
 import time
+from typing import List, Tuple
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
@@ -20,7 +21,7 @@ from mmengine.runner import Runner
 
 import ssd_ext  # noqa: F401  (registers modules)
 from ssd_ext.engine.loader_workers import (AUTO, auto_num_workers, available_cpus,
-                                           processes_per_node)
+                                           cpus_per_process, processes_per_node)
 from ssd_ext.engine.precision import machine_description
 
 
@@ -32,6 +33,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--batches', type=int, default=40, help='timed batches')
     parser.add_argument('--warmup', type=int, default=5,
                         help='batches before timing (workers starting, first reads)')
+    parser.add_argument('--per-transform', type=int, default=0, metavar='N',
+                        help='also time each pipeline transform alone over N images '
+                        'in this process')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. the data root')
     return parser.parse_args()
@@ -52,18 +56,38 @@ def parse_workers(text: str, auto: int) -> list:
 
 
 def images_per_second(loader_cfg: dict, batches: int, warmup: int) -> float:
-    """Drains ``warmup + batches`` batches; images per second over the last ``batches``."""
+    """Images per second over ``batches`` batches, drawn after ``warmup`` more
+    than the workers prefetch: the timed batches are all made while timed."""
     loader = Runner.build_dataloader(loader_cfg, seed=0)
     stream = iter(loader)
+    if loader.num_workers:
+        warmup += loader.num_workers * loader.prefetch_factor
     for _ in range(warmup):
         next(stream)
     images = 0
     start = time.perf_counter()
     for _ in range(batches):
         images += len(next(stream)['inputs'])
-    elapsed = time.perf_counter() - start
-    del stream  # stops the workers before the next count starts its own
-    return images / elapsed
+    return images / (time.perf_counter() - start)
+
+
+def transform_times(dataset_cfg: dict, samples: int) -> List[Tuple[str, float]]:
+    """Mean seconds per image of each transform of the dataset's pipeline
+    (loading included), in this process, over its first ``samples`` images."""
+    from mmdet.registry import DATASETS
+    dataset = DATASETS.build(dataset_cfg)
+    while not hasattr(dataset, 'pipeline'):  # ConcatDataset and other wrappers
+        dataset = dataset.datasets[0] if hasattr(dataset, 'datasets') else dataset.dataset
+    transforms = dataset.pipeline.transforms
+    totals = [0.0] * len(transforms)
+    for index in range(min(samples, len(dataset))):
+        results = dataset.get_data_info(index)
+        for i, transform in enumerate(transforms):
+            start = time.perf_counter()
+            results = transform(results)
+            totals[i] += time.perf_counter() - start
+    count = min(samples, len(dataset))
+    return [(type(t).__name__, total / count) for t, total in zip(transforms, totals)]
 
 
 def main() -> None:
@@ -73,7 +97,7 @@ def main() -> None:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     cpus, processes = available_cpus(), processes_per_node()
-    auto = auto_num_workers(cpus, processes)
+    auto = auto_num_workers(cpus_per_process(cpus))
     print(f'machine: {machine_description("cpu")}, {cpus} CPUs for {processes} process(es); '
           f"'{AUTO}' = {auto} workers")
     loader_cfg = cfg.train_dataloader
@@ -85,6 +109,10 @@ def main() -> None:
         run_cfg.update(num_workers=workers, persistent_workers=workers > 0)
         rate = images_per_second(run_cfg, args.batches, args.warmup)
         print(f'{workers:>7} {rate:>9.1f}', flush=True)
+    if args.per_transform:
+        print(f'each transform alone, mean of {args.per_transform} images:')
+        for name, seconds in transform_times(loader_cfg.dataset, args.per_transform):
+            print(f'{name:>28} {1e3 * seconds:>7.3f} ms')
 
 
 if __name__ == '__main__':

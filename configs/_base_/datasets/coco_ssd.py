@@ -29,8 +29,9 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=4,
-    # Sized to the machine when the Runner is built (ssd_ext/engine/loader_workers.py):
-    # MMDetection's 2 workers per GPU cannot keep up with SSD on a modern GPU.
+    # Sized to the machine by ssd_ext's tools/train.py and tools/test.py when they
+    # build the Runner (ssd_ext/engine/loader_workers.py; other launchers: set a
+    # number): MMDetection's 2 workers per GPU cannot keep up with SSD on a GPU.
     num_workers='auto',
     persistent_workers=True,
     # Infinite sampler: MMEngine's iteration loop sleeps 2 s whenever a finite
