@@ -28,9 +28,10 @@
 # Prepare on a connected machine, in the repository root (folders git ignores):
 #   printf '.wheelhouse/\n.gpu_data/\n' >> .git/info/exclude
 #   mkdir -p .wheelhouse .gpu_data && cp ../shared/wheelhouse/* .wheelhouse/
-#   python3 -m pip download --only-binary=:all: --python-version 3.12 --implementation cp \
-#     --platform manylinux2014_x86_64 --no-deps -d .wheelhouse pytest iniconfig pluggy packaging pygments
 #   cp -r ../shared/data/bccd ../shared/data/tiny_coco .gpu_data/   # ../shared does not travel
+# The GPU image has pytest and its plugins: a pytest wheel in .wheelhouse would be
+# installed over it (--no-deps) and could break those plugins, so add one only for
+# a machine without pytest (pip download ... pytest iniconfig pluggy pygments).
 # Device call (carry .wheelhouse and .gpu_data; at most 8 files come back from $OUT):
 #   timeout 590 bash tools/gpu_check.sh work_dirs/gpu_check .wheelhouse;
 #   tar czf $OUT/gpu_check.tgz --exclude='*.pth' --exclude='*.whl' work_dirs/gpu_check;
