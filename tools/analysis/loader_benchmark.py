@@ -80,13 +80,13 @@ def transform_times(dataset_cfg: dict, samples: int) -> List[Tuple[str, float]]:
         dataset = dataset.datasets[0] if hasattr(dataset, 'datasets') else dataset.dataset
     transforms = dataset.pipeline.transforms
     totals = [0.0] * len(transforms)
-    for index in range(min(samples, len(dataset))):
+    count = min(samples, len(dataset))
+    for index in range(count):
         results = dataset.get_data_info(index)
         for i, transform in enumerate(transforms):
             start = time.perf_counter()
             results = transform(results)
             totals[i] += time.perf_counter() - start
-    count = min(samples, len(dataset))
     return [(type(t).__name__, total / count) for t, total in zip(transforms, totals)]
 
 
