@@ -2,8 +2,9 @@
 underflow or round boxes, ssd_ext computes in fp32.
 
 Under CUDA AMP the network's maps arrive in fp16 (largest value 65504, spacing
-0.5 at 512). L2Norm's sum of 512 squares, decoding against SSD512's priors and
-the loss's log-softmax must not be computed at that precision.
+0.5 at 512). L2Norm's sum of 512 squares, decoding against SSD512's priors,
+rescaling by scale factors such as 512 / 427 and the loss's log-softmax must
+not be computed at that precision.
 """
 import pytest
 import torch
@@ -48,12 +49,15 @@ def test_l2norm_of_half_maps_neither_overflows_nor_underflows(magnitude):
     torch.testing.assert_close(out.float(), norm(x.half().float()), rtol=1e-3, atol=1e-3)
 
 
-def test_half_maps_decode_to_the_same_detections_as_fp32(ssd512_head):
+@pytest.mark.parametrize('rescale', [False, True])
+def test_half_maps_decode_to_the_same_detections_as_fp32(ssd512_head, rescale):
     cls, reg = half_exact_maps(ssd512_head, batch=2)
-    metas = [dict(img_shape=(512, 512), scale_factor=(1.0, 1.0))] * 2
-    full = ssd512_head.predict_by_feat(cls, reg, metas, rescale=False)
+    # Scale factors of 640x427 and 500x375 images, which fp16 would round.
+    metas = [dict(img_shape=(512, 512), scale_factor=(512 / 640, 512 / 427)),
+             dict(img_shape=(512, 512), scale_factor=(512 / 500, 512 / 375))]
+    full = ssd512_head.predict_by_feat(cls, reg, metas, rescale=rescale)
     half = ssd512_head.predict_by_feat([c.half() for c in cls], [r.half() for r in reg],
-                                       metas, rescale=False)
+                                       metas, rescale=rescale)
     for f, h in zip(full, half):
         assert len(f) > 0 and h.bboxes.dtype == torch.float32
         torch.testing.assert_close(h.bboxes, f.bboxes, rtol=0, atol=0)

@@ -200,11 +200,15 @@ class MultiBoxHead(BaseModule):
         img_idx = torch.arange(batch, device=logits.device)[:, None].expand_as(keep)[keep]
         det_scores, det_labels = top.scores[keep], top.labels[keep]
 
-        img_shapes = logits.new_tensor([m['img_shape'][:2] for m in batch_img_metas])
+        # float32, not the logits' dtype: under AMP that is fp16, which rounds
+        # scale factors such as 300 / 427 (and sizes above 2048).
+        img_shapes = torch.tensor([m['img_shape'][:2] for m in batch_img_metas],
+                                  dtype=torch.float32, device=logits.device)
         boxes = decode_candidates(self.box_coder, deltas, self.priors(cls_scores),
                                   img_idx, top.prior_idx[keep], img_shapes[img_idx])
         if rescale:
-            factors = logits.new_tensor([m['scale_factor'] for m in batch_img_metas])
+            factors = torch.tensor([m['scale_factor'] for m in batch_img_metas],
+                                   dtype=torch.float32, device=logits.device)
             boxes = boxes / factors[img_idx].repeat(1, 2)
         if cfg.min_bbox_size >= 0:
             big = large_enough(boxes, cfg.min_bbox_size)
