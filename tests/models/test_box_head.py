@@ -124,19 +124,33 @@ def test_zero_area_boxes_never_match():
     assert not positive.any() and (labels == 3).all() and torch.isfinite(targets).all()
 
 
+def random_maps(head, batch=2):
+    """The head's outputs for random features of its two levels (4x4 and 2x2)."""
+    torch.manual_seed(0)
+    return head([torch.randn(batch, 8, 4, 4), torch.randn(batch, 8, 2, 2)])
+
+
 def test_predict_rescales_and_caps_detections():
     head = small_head(num_classes=2)
     head.test_cfg.max_per_img = 3
-    feats = [torch.randn(2, 8, 4, 4), torch.randn(2, 8, 2, 2)]
+    maps = random_maps(head)
     metas = [dict(img_shape=(32, 32), scale_factor=(0.5, 0.25))] * 2
-    results = head.predict_by_feat(*head(feats), metas, rescale=True)
-    assert len(results) == 2
-    for res in results:
-        assert len(res) <= 3
-        assert (res.bboxes[:, 0::2] <= 64 + 1e-4).all()
-        assert (res.bboxes[:, 1::2] <= 128 + 1e-4).all()
-        assert (res.scores[:-1] >= res.scores[1:]).all()
-    assert pairwise_iou(torch.zeros(1, 0, 4), torch.zeros(3, 4)).shape == (1, 0, 3)
+    rescaled = head.predict_by_feat(*maps, metas, rescale=True)
+    network = head.predict_by_feat(*maps, metas, rescale=False)
+    assert len(rescaled) == 2
+    for res, net in zip(rescaled, network):
+        assert len(res) == 3 and (res.scores[:-1] >= res.scores[1:]).all()
+        assert (net.bboxes >= 0).all() and (net.bboxes <= 32).all()  # clipped
+        torch.testing.assert_close(res.bboxes, net.bboxes / torch.tensor([0.5, 0.25] * 2))
+        assert torch.equal(res.scores, net.scores) and torch.equal(res.labels, net.labels)
+
+
+def test_no_ground_truths_match_no_prior():
+    priors = torch.tensor([[0., 0., 10., 10.], [5., 5., 20., 20.], [0., 0., 30., 30.]])
+    assert pairwise_iou(torch.zeros(1, 0, 4), priors).shape == (1, 0, 3)
+    matched, positive = match_priors(torch.zeros(2, 0, 4), torch.zeros(2, 0, dtype=torch.bool),
+                                     priors)
+    assert matched.shape == positive.shape == (2, 3) and not positive.any()
 
 
 def test_background_prior_sets_initial_background_probability():
@@ -151,8 +165,7 @@ def test_background_prior_sets_initial_background_probability():
 def test_predict_with_nothing_above_threshold_returns_empty_results():
     head = small_head(num_classes=2)
     head.test_cfg.score_thr = 1.0
-    feats = [torch.randn(2, 8, 4, 4), torch.randn(2, 8, 2, 2)]
     metas = [dict(img_shape=(32, 32), scale_factor=(1.0, 1.0))] * 2
-    results = head.predict_by_feat(*head(feats), metas, rescale=True)
+    results = head.predict_by_feat(*random_maps(head), metas, rescale=True)
     assert [len(r) for r in results] == [0, 0]
     assert results[0].bboxes.shape == (0, 4)
