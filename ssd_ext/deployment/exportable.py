@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from ssd_ext.deployment.onnx_nms import fixed_shape_nms
 from ssd_ext.models.box_head.candidates import (decode_candidates, large_enough,
                                                 top_candidates)
+from ssd_ext.models.box_head.multibox_head import GREEDY_NMS_KEYS, is_greedy_nms
 
 
 class ExportableSSD(nn.Module):
@@ -43,8 +44,10 @@ class ExportableSSD(nn.Module):
                  preprocess: Optional[nn.Module] = None) -> None:
         super().__init__()
         nms = dict(detector.bbox_head.test_cfg.nms)
-        if nms.get('type', 'nms') != 'nms' or nms.get('class_agnostic', False):
-            raise ValueError(f'only per-class hard NMS can be exported, got test_cfg.nms={nms}')
+        if not is_greedy_nms(nms) or nms.get('class_agnostic', False):
+            raise ValueError(f'only per-class hard NMS can be exported (test_cfg.nms '
+                             f'keys {sorted(GREEDY_NMS_KEYS)}, no class_agnostic), '
+                             f'got test_cfg.nms={nms}')
         if nms.get('offset', 0) != 0:
             # ONNX's NonMaxSuppression computes areas without mmcv's +1 offset.
             raise ValueError(f'test_cfg.nms.offset={nms["offset"]} cannot be exported; '
@@ -67,6 +70,6 @@ class ExportableSSD(nn.Module):
         valid = top.scores > cfg.score_thr
         if cfg.min_bbox_size >= 0:
             valid = valid & large_enough(boxes, cfg.min_bbox_size)
-        iou = float(cfg.nms['iou_threshold'])  # the head's test_cfg defaults set it
+        iou = float(cfg.nms['iou_threshold'])  # required, as by mmcv's nms
         return fixed_shape_nms(boxes, top.scores, top.labels, valid, head.num_classes,
                                min(int(cfg.max_per_img), top.scores.shape[1]), iou)

@@ -28,7 +28,9 @@ def test_eager_wrapper_matches_predict(repo_root, shapes_dir):  # noqa: F811
 
 
 @pytest.mark.parametrize('nms', [dict(type='soft_nms', iou_threshold=0.45),
-                                 dict(type='nms', iou_threshold=0.45, class_agnostic=True)])
+                                 dict(type='nms', iou_threshold=0.45, class_agnostic=True),
+                                 dict(type='nms', iou_threshold=0.45, max_num=100),
+                                 dict(type='nms', iou_threshold=0.45, score_threshold=0.1)])
 def test_rejects_nms_it_cannot_export(repo_root, nms):
     model = random_detector(repo_root)
     model.bbox_head.test_cfg.nms = nms

@@ -26,6 +26,18 @@ TEST_CFG_DEFAULTS = dict(score_thr=0.02, nms=dict(type='nms', iou_threshold=0.45
                          nms_pre=1000, min_bbox_size=0, max_per_img=200)
 
 
+# Keys of ``test_cfg.nms`` under which mmcv's ``batched_nms`` is plain greedy
+# NMS; its others (``score_threshold``, ``max_num``, soft-NMS's) change what
+# it keeps, which neither the loop-free path nor the ONNX export computes.
+GREEDY_NMS_KEYS = frozenset({'type', 'iou_threshold', 'offset', 'class_agnostic',
+                             'split_thr'})
+
+
+def is_greedy_nms(nms_cfg: dict) -> bool:
+    """Whether an ``nms`` config is plain greedy NMS (see ``GREEDY_NMS_KEYS``)."""
+    return nms_cfg.get('type', 'nms') == 'nms' and set(nms_cfg) <= GREEDY_NMS_KEYS
+
+
 def _merge_cfg(owner: str, cfg: Optional[dict], defaults: dict) -> ConfigDict:
     cfg = dict(cfg or {})
     check_keys(owner, cfg, defaults)
@@ -241,7 +253,7 @@ class MultiBoxHead(BaseModule):
         if boxes.numel() == 0:  # mmcv's batched_nms fails on no boxes
             return boxes.new_zeros((0, 5)), img_idx
         nms_cfg = dict(self.test_cfg.nms)
-        if boxes.is_cuda and self._loop_free_supports(nms_cfg):
+        if boxes.is_cuda and is_greedy_nms(nms_cfg):
             return self._suppress_loop_free(boxes, scores, img_idx, labels, batch)
         dets, kept, start = [], [], 0
         for count in torch.bincount(img_idx, minlength=batch).tolist():
@@ -253,14 +265,6 @@ class MultiBoxHead(BaseModule):
                 kept.append(k + start)
                 start = end
         return torch.cat(dets), torch.cat(kept)
-
-    @staticmethod
-    def _loop_free_supports(nms_cfg: dict) -> bool:
-        """Whether ``loop_free_batched_nms`` computes this ``nms`` config (plain
-        greedy NMS; soft-NMS, score thresholds and caps inside NMS go to mmcv)."""
-        return (nms_cfg.get('type', 'nms') == 'nms'
-                and set(nms_cfg) <= {'type', 'iou_threshold', 'offset', 'class_agnostic',
-                                     'split_thr'})
 
     def _suppress_loop_free(self, boxes: Tensor, scores: Tensor, img_idx: Tensor,
                             labels: Tensor, batch: int) -> Tuple[Tensor, Tensor]:
