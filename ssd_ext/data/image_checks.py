@@ -113,7 +113,10 @@ def header_size(path: str, backend_args: Optional[dict] = None) -> ImageCheck:
     if check.problem:
         return check
     try:
-        with Image.open(io.BytesIO(fileio.get(path, backend_args=backend_args))) as im:
+        # A local path, so that PIL reads the header and not the whole file
+        # (other backends fetch the file to a temporary one).
+        with fileio.get_local_path(path, backend_args=backend_args) as local, \
+                Image.open(local) as im:
             return ImageCheck(format=im.format, size=im.size)
     except Exception as err:  # PIL's UnidentifiedImageError, OSError and friends
         return ImageCheck((CORRUPT_IMAGE, f'{type(err).__name__}: {err}'))
