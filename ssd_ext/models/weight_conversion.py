@@ -87,13 +87,15 @@ def _torchvision_vgg16(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
     return out
 
 
-def unwrap_state_dict(checkpoint) -> Dict[str, Tensor]:
-    """The state dict of a checkpoint that may wrap it in ``state_dict``/``model``."""
+def unwrap_state_dict(checkpoint, source: str = 'checkpoint') -> Dict[str, Tensor]:
+    """The state dict of a loaded checkpoint that may wrap it in ``state_dict``
+    or ``model`` (the dict itself, not a copy); ``source`` (e.g. the file)
+    names it in the error."""
     for key in ('state_dict', 'model'):
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             return checkpoint[key]
     if isinstance(checkpoint, dict) and all(isinstance(v, torch.Tensor)
                                             for v in checkpoint.values()):
         return checkpoint
-    raise ValueError('checkpoint holds no state dict (no tensors, no '
+    raise ValueError(f'{source} holds no state dict (no tensors, no '
                      "'state_dict' or 'model' entry)")

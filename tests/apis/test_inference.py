@@ -42,3 +42,7 @@ def test_refuses_incomplete_and_missing_checkpoints(repo_root, state_dict, tmp_p
         build_detector(str(repo_root / CONFIG), str(partial))
     with pytest.raises(FileNotFoundError, match='checkpoint not found'):
         build_detector(str(repo_root / CONFIG), str(tmp_path / 'nope.pth'))
+    no_weights = tmp_path / 'meta_only.pth'
+    torch.save({'meta': {'epoch': 3}}, no_weights)
+    with pytest.raises(ValueError, match=f'{no_weights} holds no state dict'):
+        build_detector(str(repo_root / CONFIG), str(no_weights))

@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument('src', help='MMDetection SSD checkpoint')
     parser.add_argument('dst', help='output checkpoint for ssd_ext')
     args = parser.parse_args()
-    state = mmdet_ssd_to_ssd_ext(unwrap_state_dict(safe_load(args.src)))
+    state = mmdet_ssd_to_ssd_ext(unwrap_state_dict(safe_load(args.src), args.src))
     torch.save({'state_dict': state, 'meta': {'converted_from': 'mmdet'}}, args.dst)
     print(f'wrote {len(state)} tensors to {args.dst}')
 

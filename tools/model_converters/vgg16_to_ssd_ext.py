@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument('src', help='VGG16 weights (torchvision or vgg16_reducedfc)')
     parser.add_argument('dst', help='output backbone checkpoint')
     args = parser.parse_args()
-    state = vgg16_to_backbone(unwrap_state_dict(safe_load(args.src)))
+    state = vgg16_to_backbone(unwrap_state_dict(safe_load(args.src), args.src))
     torch.save({'state_dict': state}, args.dst)
     print(f'wrote {len(state)} tensors to {args.dst}')
 
