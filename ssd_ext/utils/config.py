@@ -23,7 +23,10 @@ def input_size_from_cfg(cfg) -> Tuple[int, int]:
             if t.get('keep_ratio', False):
                 raise ValueError('the test pipeline resizes with keep_ratio=True; '
                                  'give --input-size H W for a fixed-size export')
-            scale = t['scale']
+            scale = t.get('scale')
+            if scale is None:  # resized by scale_factor: the size depends on the image
+                raise ValueError(f"the test pipeline's {t['type']} has no 'scale' "
+                                 f'({t}); give --input-size H W')
             if isinstance(scale, int):
                 return scale, scale
             return int(scale[1]), int(scale[0])  # mmcv scales are (w, h)
