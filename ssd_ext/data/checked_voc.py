@@ -44,9 +44,8 @@ from mmengine import fileio
 from ssd_ext.data.annotation_checks import DUPLICATE_IMAGE, ObjectEntry
 from ssd_ext.data.checked_dataset import CheckedDataMixin
 from ssd_ext.data.image_checks import header_size, image_where
-from ssd_ext.data.report import DataCheckError
 from ssd_ext.data.voc_xml import (MISSING_XML, VOCObject, parse_objects, parse_xml,
-                                  xml_image_size)
+                                  read_image_ids, xml_image_size)
 from ssd_ext.registry import DATASETS
 
 NO_XML_SIZE = 'no valid <size> in the XML (size read from the image)'
@@ -61,18 +60,6 @@ def voc_object_entry(obj: VOCObject, where: str, ignore: bool) -> ObjectEntry:
                        xywh=(xmin - 1, ymin - 1, xmax - xmin, ymax - ymin),
                        detail=f'bndbox=({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})',
                        ignore_flag=int(obj.difficult or ignore))
-
-
-def read_image_ids(path: str, backend_args: Optional[dict] = None) -> List[str]:
-    """Image ids of a split file (one per line, blank lines skipped); a missing
-    or empty file raises naming it."""
-    if not fileio.exists(path, backend_args=backend_args):
-        raise FileNotFoundError(f'annotation file not found: {path}')
-    text = fileio.get_text(path, backend_args=backend_args)
-    ids = [line.strip() for line in text.splitlines() if line.strip()]
-    if not ids:
-        raise DataCheckError(f'annotation file {path} is empty (no image ids)')
-    return ids
 
 
 @DATASETS.register_module()
@@ -147,4 +134,4 @@ class CheckedVOCDataset(CheckedDataMixin, VOCDataset):
                                          or box[3] - box[1] < min_size)
 
 
-__all__ = ['CheckedVOCDataset', 'voc_object_entry', 'read_image_ids', 'NO_XML_SIZE']
+__all__ = ['CheckedVOCDataset', 'voc_object_entry', 'NO_XML_SIZE']

@@ -5,16 +5,18 @@ reads them in place with ``data_prefix=dict(img='VOC_ROOT/JPEGImages/')``.
 
 The XML is trusted for class names and boxes only. Image sizes come from the
 image files, because VOC-style sets in the wild carry wrong or zero sizes in
-``<size>``.
+``<size>``. Boxes go through the annotation checks of the datasets
+(:func:`ssd_ext.data.annotation_checks.check_xywh`).
 """
 import os.path as osp
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
-from PIL import Image
-
-from ssd_ext.data.voc_xml import VOCObject, parse_objects, parse_xml
+from ssd_ext.data.annotation_checks import NON_FINITE_BOX, NON_POSITIVE_BOX, BoxCheck, check_xywh
+from ssd_ext.data.image_checks import header_size
+from ssd_ext.data.report import DataCheckError
+from ssd_ext.data.voc_xml import VOCObject, parse_objects, parse_xml, read_image_ids
 
 
 class VOCConversionError(ValueError):
@@ -47,12 +49,18 @@ def _boxes(count: int, kind: str = '') -> str:
 
 
 def read_split_ids(voc_root: str, split: str) -> List[str]:
-    """Image ids listed in ``ImageSets/Main/<split>.txt``, in file order."""
+    """Image ids listed in ``ImageSets/Main/<split>.txt``, in file order; a
+    missing or empty split file, or an id listed twice, raises naming it."""
     path = osp.join(voc_root, 'ImageSets', 'Main', f'{split}.txt')
-    if not osp.isfile(path):
-        raise VOCConversionError(f'split file not found: {path}')
-    with open(path) as f:
-        return [line.strip() for line in f if line.strip()]
+    try:
+        ids = read_image_ids(path)
+    except (FileNotFoundError, DataCheckError) as err:
+        raise VOCConversionError(str(err)) from None
+    twice = sorted(name for name, n in Counter(ids).items() if n > 1)
+    if twice:
+        # Each would become a second COCO image of the same file.
+        raise VOCConversionError(f'{path} lists image ids more than once: {twice[:10]}')
+    return ids
 
 
 def parse_voc_xml(xml_path: str) -> List[VOCObject]:
@@ -72,31 +80,33 @@ def parse_voc_xml(xml_path: str) -> List[VOCObject]:
     return objects
 
 
-def voc_box_to_coco(box: Tuple[float, float, float, float], width: int,
-                    height: int) -> Optional[List[float]]:
-    """COCO ``[x, y, w, h]`` of a VOC box clipped to the image; None if degenerate."""
+def check_voc_box(box: Tuple[float, float, float, float], width: int,
+                  height: int) -> BoxCheck:
+    """The annotation check of a VOC box in COCO's continuous frame: the
+    result's ``box`` (x1, y1, x2, y2) is clipped to the ``width`` x ``height``
+    image, or ``None`` with the ``problem``."""
     xmin, ymin, xmax, ymax = box
-    # max == min is a click without a drag in the labelling tool (BCCD has two);
-    # the inclusive +1 below would otherwise turn it into a 1-pixel object.
-    if xmax <= xmin or ymax <= ymin:
-        return None
+    detail = f'bndbox=({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})'
     # VOC corners are 1-based inclusive pixel indices: pixel column xmin is the
     # first one covered and xmax the last. In COCO's 0-based continuous frame the
     # box therefore starts at xmin - 1 and ends at xmax (w = xmax - xmin + 1).
-    x1, y1 = max(xmin - 1, 0.0), max(ymin - 1, 0.0)
-    x2, y2 = min(xmax, float(width)), min(ymax, float(height))
-    if x2 <= x1 or y2 <= y1:
-        return None
-    return [x1, y1, x2 - x1, y2 - y1]
+    check = check_xywh(xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1, width, height,
+                       clip=True, min_size=0.0, detail=detail)
+    # max == min is a click without a drag in the labelling tool (BCCD has two);
+    # the inclusive +1 above would otherwise turn it into a 1-pixel object.
+    if check.box is not None and (xmax <= xmin or ymax <= ymin):
+        return BoxCheck(problem=NON_POSITIVE_BOX, detail=detail)
+    return check
 
 
 def _image_size(voc_root: str, image_id: str) -> Tuple[str, int, int]:
     file_name = f'{image_id}.jpg'
     path = osp.join(voc_root, 'JPEGImages', file_name)
-    if not osp.isfile(path):
-        raise VOCConversionError(f'image file not found: {path}')
-    with Image.open(path) as img:  # reads the header only, not the pixels
-        width, height = img.size
+    check = header_size(path)
+    if check.problem:
+        kind, detail = check.problem
+        raise VOCConversionError(f'{path}: {kind}' + (f' ({detail})' if detail else ''))
+    width, height = check.size
     return file_name, width, height
 
 
@@ -126,22 +136,26 @@ def convert_split(voc_root: str, split: str, classes: Sequence[str],
     report = SplitReport()
     for image_id, name in enumerate(read_split_ids(voc_root, split), start=1):
         xml_name = f'{name}.xml'
-        objects = parse_voc_xml(osp.join(voc_root, 'Annotations', xml_name))
+        xml_path = osp.join(voc_root, 'Annotations', xml_name)
+        objects = parse_voc_xml(xml_path)
         file_name, width, height = _image_size(voc_root, name)
         coco['images'].append(
             dict(id=image_id, file_name=file_name, width=width, height=height))
         for obj in objects:
             if obj.name not in cat_ids:
                 if not skip_unknown:
-                    raise VOCConversionError(
-                        f'{osp.join(voc_root, "Annotations", xml_name)}: class '
-                        f'{obj.name!r} is not one of {list(classes)}')
+                    raise VOCConversionError(f'{xml_path}: class {obj.name!r} is not '
+                                             f'one of {list(classes)}')
                 report.unknown[obj.name] += 1
                 continue
-            bbox = voc_box_to_coco(obj.box, width, height)
-            if bbox is None:
+            check = check_voc_box(obj.box, width, height)
+            if check.problem == NON_FINITE_BOX:  # as malformed as a coordinate 'abc'
+                raise VOCConversionError(f'{xml_path}: {check.problem} {check.detail}')
+            if check.box is None:
                 report.degenerate.append(xml_name)
                 continue
+            x1, y1, x2, y2 = check.box
+            bbox = [x1, y1, x2 - x1, y2 - y1]
             coco['annotations'].append(dict(
                 id=len(coco['annotations']) + 1, image_id=image_id,
                 category_id=cat_ids[obj.name], bbox=bbox, area=bbox[2] * bbox[3],

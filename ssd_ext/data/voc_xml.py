@@ -1,9 +1,11 @@
-"""Reading Pascal VOC annotation XML (``Annotations/<id>.xml``).
+"""Reading Pascal VOC annotations: the split files (``ImageSets/Main/<split>.txt``)
+and the XML (``Annotations/<id>.xml``).
 
-Shared by :class:`CheckedVOCDataset` and the VOC -> COCO converter. Nothing here
-raises on bad content: the file and each ``<object>`` give either their value
-or a problem ``(kind, detail)``, so a dataset can drop one bad box and keep the
-rest while the converter stops at the first. Kinds are those of
+Shared by :class:`CheckedVOCDataset` and the VOC -> COCO converter. A split file
+that is missing or empty raises, naming it. Nothing raises on bad XML content:
+the file and each ``<object>`` give either their value or a problem ``(kind,
+detail)``, so a dataset can drop one bad box and keep the rest while the
+converter stops at the first. Kinds are those of
 :mod:`ssd_ext.data.annotation_checks`, so reports count VOC and COCO problems
 alike.
 """
@@ -11,8 +13,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import List, Optional, Tuple, Union
 
+from mmengine import fileio
+
 from ssd_ext.data.annotation_checks import MALFORMED_ANN, MALFORMED_BOX
-from ssd_ext.data.report import Problem
+from ssd_ext.data.report import DataCheckError, Problem
 
 BOX_KEYS = ('xmin', 'ymin', 'xmax', 'ymax')
 MALFORMED_XML = 'annotation XML not parseable'
@@ -26,6 +30,18 @@ class VOCObject:
     name: str
     box: Tuple[float, float, float, float]
     difficult: bool
+
+
+def read_image_ids(path: str, backend_args: Optional[dict] = None) -> List[str]:
+    """Image ids of a split file (one per line, blank lines skipped); a missing
+    or empty file raises naming it."""
+    if not fileio.exists(path, backend_args=backend_args):
+        raise FileNotFoundError(f'annotation file not found: {path}')
+    text = fileio.get_text(path, backend_args=backend_args)
+    ids = [line.strip() for line in text.splitlines() if line.strip()]
+    if not ids:
+        raise DataCheckError(f'annotation file {path} is empty (no image ids)')
+    return ids
 
 
 def parse_xml(raw: bytes) -> Union[ET.Element, Problem]:
@@ -86,5 +102,5 @@ def xml_image_size(root: ET.Element) -> Optional[Tuple[int, int]]:
     return (width, height) if width > 0 and height > 0 else None
 
 
-__all__ = ['VOCObject', 'parse_xml', 'parse_object', 'parse_objects', 'xml_image_size',
+__all__ = ['VOCObject', 'read_image_ids', 'parse_xml', 'parse_object', 'parse_objects', 'xml_image_size',
            'BOX_KEYS', 'MALFORMED_XML', 'MISSING_XML']

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from ssd_ext.data.voc_to_coco import (VOCConversionError, convert_split, infer_classes,
-                                      parse_voc_xml, voc_box_to_coco)
+from ssd_ext.data import annotation_checks as ac
+from ssd_ext.data.voc_to_coco import (VOCConversionError, check_voc_box, convert_split,
+                                      infer_classes, parse_voc_xml)
 
 Obj = Tuple[str, Tuple[int, int, int, int], int]  # name, (xmin, ymin, xmax, ymax), difficult
 
@@ -55,13 +56,36 @@ def test_one_based_inclusive_coordinates_convert_exactly(tmp_path):
 
 
 def test_box_is_clipped_to_the_image():
-    assert voc_box_to_coco((0, -5, 50, 31), width=40, height=30) == [0.0, 0.0, 40.0, 30.0]
+    check = check_voc_box((0, -5, 50, 31), width=40, height=30)
+    assert check.box == [0.0, 0.0, 40.0, 30.0] and check.note == ac.PARTLY_OUTSIDE_BOX
 
 
-@pytest.mark.parametrize('box', [(5, 5, 5, 9), (5, 5, 9, 5), (9, 5, 5, 9), (45, 5, 50, 9)])
-def test_degenerate_boxes_are_rejected(box):
-    # Zero extent as drawn, inverted, or entirely outside the 40x30 image.
-    assert voc_box_to_coco(box, width=40, height=30) is None
+@pytest.mark.parametrize('box, kind', [
+    ((5, 5, 5, 9), ac.NON_POSITIVE_BOX), ((5, 5, 9, 5), ac.NON_POSITIVE_BOX),
+    ((9, 5, 5, 9), ac.NON_POSITIVE_BOX), ((45, 5, 50, 9), ac.OUTSIDE_BOX),
+    ((float('nan'), 5, 9, 9), ac.NON_FINITE_BOX), ((1, 5, float('inf'), 9), ac.NON_FINITE_BOX)])
+def test_degenerate_boxes_are_rejected(box, kind):
+    # Zero extent as drawn, inverted, entirely outside the 40x30 image, NaN/inf.
+    check = check_voc_box(box, width=40, height=30)
+    assert check.box is None and check.problem == kind
+
+
+def test_nan_coordinate_is_an_error_naming_the_file(tmp_path):
+    root = make_voc(tmp_path, {'a': [('cat', (1, 1, 10, 10), 0)],
+                               'b': [('cat', ('nan', 1, 10, 10), 0)]})
+    with pytest.raises(VOCConversionError, match=r'b\.xml: NaN/inf box coordinates '
+                                                 r'bndbox=\(nan, 1, 10, 10\)'):
+        convert_split(str(root), 'train', ['cat'])
+
+
+@pytest.mark.parametrize('lines, problem', [
+    ('\n', 'is empty'), ('a\nb\na\n', r"lists image ids more than once: \['a'\]")])
+def test_empty_split_or_id_listed_twice_is_an_error_naming_it(tmp_path, lines, problem):
+    root = make_voc(tmp_path, {'a': [('cat', (1, 1, 10, 10), 0)],
+                               'b': [('cat', (1, 1, 10, 10), 0)]})
+    (root / 'ImageSets' / 'Main' / 'train.txt').write_text(lines)
+    with pytest.raises(VOCConversionError, match=r'train\.txt.* ' + problem):
+        convert_split(str(root), 'train', ['cat'])
 
 
 def test_degenerate_boxes_are_dropped_and_counted(tmp_path):
@@ -96,10 +120,13 @@ def test_unknown_class_is_skipped_and_counted_on_request(tmp_path):
     assert 'skipped 2 unknown-class boxes (dog: 2)' in report.summary('train')
 
 
-def test_missing_image_is_an_error_naming_it(tmp_path):
+def test_missing_or_corrupt_image_is_an_error_naming_it(tmp_path):
     root = make_voc(tmp_path, {'a': [('cat', (1, 1, 10, 10), 0)]})
     (root / 'JPEGImages' / 'a.jpg').unlink()
-    with pytest.raises(VOCConversionError, match=r'image file not found: .*a\.jpg'):
+    with pytest.raises(VOCConversionError, match=r'a\.jpg: image file missing'):
+        convert_split(str(root), 'train', ['cat'])
+    (root / 'JPEGImages' / 'a.jpg').write_bytes(b'not an image')
+    with pytest.raises(VOCConversionError, match=r'a\.jpg: image file not decodable'):
         convert_split(str(root), 'train', ['cat'])
 
 
