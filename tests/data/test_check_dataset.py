@@ -113,3 +113,14 @@ def test_check_dataset_reads_through_backend_args(check_dataset, bad_copy, tmp_p
     assert f'  {ic.MISSING_IMAGE}: 1\n' in out and f'  {ic.CORRUPT_IMAGE}: 1\n' in out
     assert f'{seen_root}/train2017/{bad_copy.missing["file_name"]}' in out
     assert 'RESULT: FAILED (9 error(s))' in out
+
+
+def test_wrapped_datasets_are_named_by_their_config_key(check_dataset):
+    from mmengine.config import ConfigDict
+    cfg = ConfigDict(type='RepeatDataset', times=2, dataset=dict(
+        type='ConcatDataset', datasets=[dict(type='VOCDataset', ann_file='07.txt'),
+                                        dict(type='VOCDataset', ann_file='12.txt')]))
+    leaves = check_dataset.leaf_datasets(cfg, 'train_dataloader.dataset')
+    assert [(key, ds.ann_file) for key, ds in leaves] == [
+        ('train_dataloader.dataset.dataset.datasets[0]', '07.txt'),
+        ('train_dataloader.dataset.dataset.datasets[1]', '12.txt')]

@@ -36,7 +36,6 @@ dataset's ``backend_args``), the classes against the model as
 :class:`ssd_ext.data.DataReport`.
 """
 import argparse
-import os
 import sys
 from typing import Any, List, Optional, Tuple
 
@@ -56,20 +55,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='only check that image files exist (faster)')
     parser.add_argument('--max-examples', type=int, default=10,
                         help='examples listed per kind of problem')
-    parser.add_argument('--workers', type=int, default=min(8, os.cpu_count() or 1),
-                        help='threads decoding images')
+    parser.add_argument('--workers', type=int,
+                        help='threads decoding images (default: up to 8)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     return parser.parse_args(argv)
 
 
-def leaf_datasets(cfg: Any) -> List[ConfigDict]:
-    """The datasets with an ``ann_file`` inside dataset wrappers."""
+def leaf_datasets(cfg: Any, key: str) -> List[Tuple[str, ConfigDict]]:
+    """The datasets with an ``ann_file`` inside dataset wrappers, each with its
+    config key (``key`` is ``cfg``'s), so that messages name the one to fix."""
     if 'datasets' in cfg:
-        return [d for sub in cfg.datasets for d in leaf_datasets(sub)]
+        return [leaf for i, sub in enumerate(cfg.datasets)
+                for leaf in leaf_datasets(sub, f'{key}.datasets[{i}]')]
     if 'ann_file' not in cfg and 'dataset' in cfg:
-        return leaf_datasets(cfg.dataset)
-    return [cfg]
+        return leaf_datasets(cfg.dataset, f'{key}.dataset')
+    return [(key, cfg)]
 
 
 def checked_type(ds_type: str) -> str:
@@ -96,7 +97,7 @@ def build_checked(ds_cfg: ConfigDict) -> Any:
 
 
 def scan_dataset(ds_cfg: ConfigDict, num_classes: Optional[int], model_key: str,
-                 decode: bool = True, workers: int = 1, key: str = 'dataset'
+                 decode: bool = True, workers: Optional[int] = 1, key: str = 'dataset'
                  ) -> Tuple[Any, List[str], List[dict]]:
     """Checks one COCO or VOC dataset config; returns its :class:`DataReport`,
     header lines and the data infos of the images its annotations list (bad
@@ -147,8 +148,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     model_key = 'model.bbox_head.num_classes'
     print(f'Checking the {args.split} split of {args.config}')
     total_errors = 0
-    for i, ds_cfg in enumerate(leaf_datasets(loader.dataset)):
-        key = f'{args.split}_dataloader.dataset'
+    for key, ds_cfg in leaf_datasets(loader.dataset, f'{args.split}_dataloader.dataset'):
         report, header, data_list = scan_dataset(
             ds_cfg, num_classes, model_key, decode=not args.no_decode,
             workers=args.workers, key=key)
