@@ -80,8 +80,11 @@ def safe_load(path: Union[str, os.PathLike], map_location: Any = 'cpu',
             return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f'checkpoint not found: {path}') from None
-    except Exception as err:  # pickle.UnpicklingError and friends
+    except pickle.UnpicklingError as err:  # how weights-only loading refuses a global
         raise RuntimeError(
             f'refusing to load {path}: it is not a weights-only checkpoint '
             f'(it holds objects outside the allow-list, which could run code '
             f'when unpickled). Underlying error: {err}') from err
+    except Exception as err:  # e.g. a truncated download: not a safety matter
+        raise RuntimeError(f'cannot read checkpoint {path} (damaged, or not a file '
+                           f'torch.save wrote): {err}') from err

@@ -76,6 +76,16 @@ def test_tools_test_refuses_code_and_does_not_run_it(repo_root, tmp_path):
     assert not marker.exists()
 
 
+def test_unreadable_file_is_reported_as_such_not_as_unsafe(tmp_path):
+    path, _ = evil_checkpoint(tmp_path)
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(path.read_bytes()[:100])
+    for bad in (truncated, tmp_path):
+        with pytest.raises(RuntimeError, match=f'cannot read checkpoint {bad} ') as info:
+            safe_load(bad)
+        assert 'weights-only' not in str(info.value)
+
+
 @pytest.mark.parametrize('owner, name', [
     (HistoryBuffer, '__init__'),
     (HistoryBuffer, '__class__'),
