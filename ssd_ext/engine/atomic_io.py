@@ -62,15 +62,18 @@ def atomic_open(path: PathLike, mode: str = 'wb',
     """``open(path, mode)`` for writing, published atomically when the block exits.
 
     If the block raises, the target is untouched and the partial file removed.
+    ``mode`` is a write mode (``'w'``, ``'wb'``); ``'x'`` is refused because the
+    final rename would silently replace an existing target.
     """
-    if not any(m in mode for m in 'wx') or '+' in mode:
-        raise ValueError(f'atomic_open writes a new file; mode {mode!r} is not allowed')
+    if 'w' not in mode or any(m in mode for m in 'rax+'):
+        raise ValueError(f"atomic_open writes a new file ('w' or 'wb'); mode {mode!r} "
+                         'is not allowed')
     path = os.fspath(path)
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
     staged = partial_path(path)
     try:
-        with open(staged, mode.replace('x', 'w'), encoding=encoding) as f:
+        with open(staged, mode, encoding=encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

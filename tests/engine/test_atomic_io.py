@@ -1,5 +1,6 @@
 """Atomic writes: a reader sees the old file or the new one, even after SIGKILL."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,17 @@ def test_failed_atomic_write_keeps_old_file(tmp_path):
             f.write(b'torn')
             raise RuntimeError('interrupted')
     assert torch.load(target, weights_only=True) == {'v': 1}
+    assert sorted(os.listdir(tmp_path)) == ['ckpt.pth']
+
+
+@pytest.mark.parametrize('mode', ['x', 'xb', 'a', 'r+b', 'w+'])
+def test_atomic_open_refuses_modes_it_cannot_honour(tmp_path, mode):
+    target = tmp_path / 'ckpt.pth'
+    atomic_write(target, b'old')
+    with pytest.raises(ValueError, match=re.escape(f'mode {mode!r} is not allowed')):
+        with atomic_open(target, mode):
+            pass
+    assert target.read_bytes() == b'old'
     assert sorted(os.listdir(tmp_path)) == ['ckpt.pth']
 
 
