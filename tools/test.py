@@ -9,9 +9,9 @@ refused rather than run.
 """
 import argparse
 import json
-import os
 import os.path as osp
 
+from ssd_ext.engine.atomic_io import atomic_write
 from ssd_ext.engine.launch import add_runner_args, build_runner, destroy_dist, load_config
 from ssd_ext.utils.checkpoint import safe_load
 from ssd_ext.utils.report import format_metrics, jsonable_metrics, voc_eval_modes
@@ -30,7 +30,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--compile', action='store_true',
                         help='compile the network with TorchInductor (weights frozen; '
                         'the first batch of each shape pays the compilation)')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.out and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out must be a .pkl file, got {args.out}')
+    return args
 
 
 def main() -> None:
@@ -52,17 +55,14 @@ def main() -> None:
                           channels_last=args.channels_last)
     if args.out:
         from mmdet.evaluation import DumpDetResults
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file, got {args.out}')
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     try:
         metrics = runner.test()
         if runner.rank == 0:
-            # Written before the table is formatted: the numbers are never lost.
-            os.makedirs(cfg.work_dir, exist_ok=True)
+            # Written before the table is formatted, and atomically (a kill
+            # leaves the previous metrics.json, never a torn one).
             out = osp.join(cfg.work_dir, 'metrics.json')
-            with open(out, 'w') as f:
-                json.dump(jsonable_metrics(metrics), f, indent=2, default=str)
+            atomic_write(out, json.dumps(jsonable_metrics(metrics), indent=2, default=str))
             print(format_metrics(metrics, title=osp.basename(args.config),
                                  voc_eval_modes=voc_eval_modes(runner.test_evaluator.metrics)))
             print(f'metrics written to {out}')
