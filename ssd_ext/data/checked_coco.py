@@ -20,6 +20,8 @@ training starts) and handles what it finds by the policies of
 ``min_box_size=1.0``
     As ``CocoDataset`` drops boxes under 1 px.
 
+Annotations marked ``ignore`` are skipped, as ``CocoDataset`` does, and counted.
+
 Always errors, whatever the policy: a missing, empty or non-JSON annotation
 file, a wrong top-level layout, ``classes`` the file does not declare (or
 declares in another order), and a dataset left without any image.
@@ -31,9 +33,11 @@ from mmdet.datasets import CocoDataset
 from mmengine.fileio import get_local_path
 
 from ssd_ext.data.checked_dataset import CheckedDataMixin
-from ssd_ext.data.coco_json import (check_classes, coco_objects, img_where, load_coco_json,
-                                    sanitize_coco)
+from ssd_ext.data.coco_json import (ann_where, check_classes, coco_objects, img_where,
+                                    load_coco_json, sanitize_coco)
 from ssd_ext.registry import DATASETS
+
+IGNORED_ANN = "annotation marked 'ignore' (skipped, as CocoDataset does)"
 
 
 @DATASETS.register_module()
@@ -76,12 +80,16 @@ class CheckedCocoDataset(CheckedDataMixin, CocoDataset):
         if self.return_classes:
             data_info.update(text=self.metainfo['classes'],
                              caption_prompt=self.caption_prompt, custom_entities=True)
-        # CocoDataset skips annotations marked ``ignore``; so do we.
-        anns = [ann for ann in raw_data_info['raw_ann_info'] if not ann.get('ignore', False)]
+        anns = []
+        for ann in raw_data_info['raw_ann_info']:
+            if ann.get('ignore', False):  # CocoDataset skips these silently; we count them
+                self.report.note(IGNORED_ANN, ann_where(self.ann_file, ann, img_info))
+            else:
+                anns.append(ann)
         objects = coco_objects(anns, img_info, self.ann_file, self.cat_names, self.report)
         data_info['instances'] = self.instances(objects, img_info['width'], img_info['height'],
                                                 img_where(self.ann_file, img_info))
         return data_info
 
 
-__all__ = ['CheckedCocoDataset']
+__all__ = ['CheckedCocoDataset', 'IGNORED_ANN']

@@ -1,5 +1,6 @@
 """``CheckedCocoDataset`` on bad COCO data: clear errors before training, or
 counted, logged skips (the injected copy of ``faulty_coco``)."""
+import json
 import math
 
 import pytest
@@ -7,6 +8,7 @@ from faulty_coco import BAD_BOXES, bad_copy, build  # noqa: F401  (fixture)
 
 from ssd_ext.data import CheckedCocoDataset, DataCheckError
 from ssd_ext.data import annotation_checks as ac
+from ssd_ext.data.checked_coco import IGNORED_ANN
 
 
 # ------------------------------------------------------------------- skip policy
@@ -153,6 +155,21 @@ def test_policy_values_are_checked(bad_copy):
         build(bad_copy.cfg(on_bad_image='drop'))
     with pytest.raises(ValueError, match='check_images'):
         build(bad_copy.cfg(check_images='full'))
+
+
+def test_annotations_marked_ignore_are_skipped_and_counted(bad_copy):
+    coco = json.loads(bad_copy.ann_file.read_text())
+    image_id = bad_copy.good['id']
+    before = build(bad_copy.cfg())
+    ignored = next(a for a in coco['annotations'] if a['image_id'] == image_id)
+    ignored['ignore'] = 1
+    bad_copy.ann_file.write_text(json.dumps(coco))
+    ds = build(bad_copy.cfg())
+    assert ds.report.notes[IGNORED_ANN] == 1 and IGNORED_ANN not in before.report.notes
+    assert f'annotation id {ignored["id"]}' in ds.report.note_examples[IGNORED_ANN][0]
+    [old, new] = [next(d for d in map(dataset.get_data_info, range(len(dataset)))
+                       if d['img_id'] == image_id) for dataset in (before, ds)]
+    assert len(new['instances']) == len(old['instances']) - 1
 
 
 def test_clean_data_matches_mmdet_coco_dataset(shared_data):

@@ -21,7 +21,8 @@ errors (exit code 1)
 notes (reported, exit code unaffected)
     boxes partly outside the image (clipped when loading), boxes under
     ``min_box_size`` px (dropped), objects of classes not in ``classes``
-    (ignored), images without boxes, VOC XML without a valid ``<size>``,
+    (ignored), COCO annotations marked ``ignore`` (skipped), images without
+    boxes, VOC XML without a valid ``<size>``,
     images whose content is not the format their extension says (e.g. a PNG
     named ``.jpg``: decoded by content, so it works).
 
