@@ -17,6 +17,7 @@ test dataset. ``--cfg-options model.test_cfg.score_thr=...`` etc. change the
 head's post-processing.
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
@@ -56,11 +57,10 @@ def checkpoint_meta(path: str) -> dict:
 def class_meta(cfg, ckpt_meta: dict) -> Tuple[dict, str]:
     """``dataset_meta`` of the checkpoint, else the config test dataset's, and
     which of the two it is."""
-    meta = ckpt_meta.get('dataset_meta')
-    if meta and 'classes' in meta:
-        return {k.lower(): v for k, v in meta.items()}, 'checkpoint'
-    import copy
-
+    # Lower-cased as init_detector does: older checkpoints say 'CLASSES'.
+    meta = {k.lower(): v for k, v in (ckpt_meta.get('dataset_meta') or {}).items()}
+    if 'classes' in meta:
+        return meta, 'checkpoint'
     from mmdet.registry import DATASETS
     dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     dataset_cfg['lazy_init'] = True  # metainfo only: no annotation file is read
