@@ -2,10 +2,15 @@
 
 - ``backbones/vgg16.py``: VGG16 with reduced fc6/fc7 (:class:`VGG16ReducedFC`)
 - ``necks/ssd_neck.py``: L2Norm and extra layers (:class:`SSDExtraLayers`)
+- ``layers.py``: the conv blocks and Caffe-style pooling both of them use
 - ``anchors/prior_box.py``: prior boxes (:class:`PriorBoxGenerator`)
-- ``box_head/``: encoding, matching, the MultiBox loss, the decoding of
-  scored candidates (``candidates.py``, shared with the ONNX export) and the
-  head (:class:`MultiBoxHead`, with NMS)
+- ``box_head/``: encoding (``box_coder.py``), matching (``matcher.py``), the
+  MultiBox loss (``multibox_loss.py``), the decoding of scored candidates
+  (``candidates.py``, shared with the ONNX export), the batched NMS of the GPU
+  path (``batched_nms.py``) and the head (:class:`MultiBoxHead`,
+  ``multibox_head.py``)
+- ``weight_conversion.py``: MMDetection SSD and ImageNet VGG16 weights to
+  ssd_ext's layout (``tools/model_converters/``)
 """
 from ssd_ext.models.anchors.prior_box import PriorBoxGenerator, caffe_prior_sizes
 from ssd_ext.models.backbones.vgg16 import VGG16ReducedFC

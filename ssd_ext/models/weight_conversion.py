@@ -27,7 +27,7 @@ def mmdet_ssd_to_ssd_ext(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
     for key, value in state_dict.items():
         new = key
         match = re.fullmatch(r'neck\.extra_layers\.(\d+)\.([01])\.conv\.(weight|bias)', key)
-        if match:
+        if match:  # ours interleave ReLUs: [conv, ReLU, conv, ReLU]
             level, conv, kind = match.groups()
             new = f'neck.extra_layers.{level}.{2 * int(conv)}.{kind}'
         new = re.sub(r'^bbox_head\.(cls|reg)_convs\.(\d+)\.0\.', r'bbox_head.\1_convs.\2.', new)
@@ -64,6 +64,8 @@ def vgg16_to_backbone(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
 
 
 def _torchvision_vgg16(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """torchvision ``vgg16`` keys -> ``features.*``, fc6/fc7 reduced (see
+    :func:`vgg16_to_backbone`)."""
     out = {}
     for i in VGG16_CONV_INDICES:
         for kind in ('weight', 'bias'):

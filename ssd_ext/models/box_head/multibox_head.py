@@ -152,6 +152,10 @@ class MultiBoxHead(BaseModule):
                 ) -> Tuple[Tensor, Tensor, Tensor]:
         """Per-prior training targets for a batch.
 
+        Args:
+            priors: Tensor[P, 4], corners in input pixels.
+            gt_instances: Per image ``bboxes`` [G_i, 4] and ``labels`` [G_i].
+
         Returns:
             labels: LongTensor[B, P], ``num_classes`` for background.
             box_targets: Tensor[B, P, 4], zero where not positive.

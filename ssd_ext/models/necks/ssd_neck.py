@@ -27,6 +27,7 @@ class L2Norm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, C, H, W] -> Tensor[B, C, H, W], in ``x``'s dtype."""
         # Norm in fp32: the sum of 512 squares overflows/underflows in half.
         x32 = x.float()
         norm = x32.pow(2).sum(1, keepdim=True).sqrt() + self.eps
