@@ -4,18 +4,12 @@ import numpy as np
 import pytest
 import torch
 from mmengine.dataset import Compose
-from mmengine.registry import init_default_scope
 
 import ssd_ext  # noqa: F401  (registers modules)
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.bbox import HorizontalBoxes
 
 MEAN = [123.675, 116.28, 103.53]
-
-
-@pytest.fixture(autouse=True)
-def mmdet_scope():
-    init_default_scope('mmdet')
 
 
 def _image(low: int = 0, high: int = 256, shape=(240, 320)) -> np.ndarray:
