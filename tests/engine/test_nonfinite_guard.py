@@ -13,6 +13,7 @@ from torch import nn
 
 from ssd_ext.engine.nonfinite_diagnosis import Cause
 from ssd_ext.engine.nonfinite_guard import NonFiniteGuard
+from ssd_ext.engine.nonfinite_tensors import fmt
 
 OPTIMIZERS = {
     'sgd': lambda p: torch.optim.SGD(p, lr=0.1),
@@ -155,6 +156,34 @@ def test_under_a_loss_scaler(fused):
     scaled_step(model, wrapper, scaler, x)
     assert guard.take_skipped() is None
     assert not torch.equal(model.linear.weight, before[0]['linear.weight'])
+
+
+def test_held_back_accumulation_window_drops_every_gradient_of_it():
+    """accumulative_counts=2: a non-finite loss in a window's second iteration
+    holds back the window's step, the first iteration's gradient included."""
+    torch.manual_seed(0)
+    model = LossModule()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),
+                           accumulative_counts=2)
+    wrapper.initialize_count_status(model, 0, 8)
+    guard = NonFiniteGuard(model, [wrapper])
+    x = torch.ones(1, 3)
+    start = model.linear.weight.detach().clone()
+    wrapper.update_params(model(x)['loss'])
+    wrapper.update_params(model(x, how='loss')['loss'])
+    skipped = guard.take_skipped()
+    assert skipped.trigger is Cause.LOSS
+    assert {k: fmt(v) for k, v in skipped.loss_terms.items()} == {'loss': 'nan'}
+    assert_same(model.linear.weight, start)
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+    wrapper.update_params(model(x)['loss'])
+    wrapper.update_params(model(x)['loss'])
+    assert guard.take_skipped() is None and not torch.equal(model.linear.weight, start)
+    guard.remove()
+    # Removed: a non-finite window now reaches the weights.
+    wrapper.update_params(model(x)['loss'])
+    wrapper.update_params(model(x, how='grad')['loss'])
+    assert not torch.isfinite(model.linear.weight).all()
 
 
 def test_eval_forward_and_batch_reference():
