@@ -39,7 +39,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file (loaded weights-only)')
     parser.add_argument('out', help='output .onnx file')
-    parser.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 11)')
+    parser.add_argument('--opset', type=int,
+                        help='ONNX opset (>= 11); default: ssd_ext.deployment.DEFAULT_OPSET')
     parser.add_argument('--input-size', type=int, nargs=2, metavar=('H', 'W'),
                         help="network input size; default: the test pipeline's resize")
     parser.add_argument('--with-preprocess', action='store_true',
@@ -111,8 +112,9 @@ def main() -> int:
     from mmengine.config import Config
 
     from ssd_ext.apis import build_detector
-    from ssd_ext.deployment import export_onnx
+    from ssd_ext.deployment import DEFAULT_OPSET, export_onnx
     from ssd_ext.utils.config import input_size_from_cfg, set_input_size
+    opset = DEFAULT_OPSET if args.opset is None else args.opset
     cfg = Config.fromfile(args.config)
     if args.input_size:  # --verify then resizes to it as well
         set_input_size(cfg, args.input_size)
@@ -121,13 +123,13 @@ def main() -> int:
     out_dir = osp.dirname(osp.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     t = time.time()
-    export_onnx(model, args.out, size, opset=args.opset,
+    export_onnx(model, args.out, size, opset=opset,
                 with_preprocess=args.with_preprocess, channel_order=args.channel_order)
     head = model.bbox_head
     k = head.test_cfg.max_per_img
     inp = (f'uint8 [B, {size[0]}, {size[1]}, 3] ({args.channel_order.upper()})'
            if args.with_preprocess else f'float32 [B, 3, {size[0]}, {size[1]}] (normalised)')
-    print(f'exported {args.out} in {time.time() - t:.1f} s (opset {args.opset})\n'
+    print(f'exported {args.out} in {time.time() - t:.1f} s (opset {opset})\n'
           f'  input  images: {inp}\n'
           f'  output dets:   float32 [B, {k}, 5] (x1, y1, x2, y2, score), input pixels\n'
           f'  output labels: int64 [B, {k}] ({head.num_classes} classes, -1 = padding)')
