@@ -102,5 +102,5 @@ def xml_image_size(root: ET.Element) -> Optional[Tuple[int, int]]:
     return (width, height) if width > 0 and height > 0 else None
 
 
-__all__ = ['VOCObject', 'read_image_ids', 'parse_xml', 'parse_object', 'parse_objects', 'xml_image_size',
-           'BOX_KEYS', 'MALFORMED_XML', 'MISSING_XML']
+__all__ = ['VOCObject', 'read_image_ids', 'parse_xml', 'parse_object', 'parse_objects',
+           'xml_image_size', 'BOX_KEYS', 'MALFORMED_XML', 'MISSING_XML']
