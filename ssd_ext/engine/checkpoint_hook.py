@@ -43,9 +43,9 @@ from ssd_ext.engine.atomic_io import remove_stale_partials
 from ssd_ext.registry import HOOKS
 from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
 
-# Message hub runtime info: checkpoint ids dropped from ``keep_ckpt_ids`` (MMEngine's
-# key, so the keep list carries over between the two hooks) whose files are still
-# to be deleted (see the module docstring, step 3).
+# Message hub runtime info. KEEP_KEY is MMEngine's own key, so that the keep list
+# carries over between CheckpointHook and this hook; PENDING_REMOVAL_KEY holds the
+# ids dropped from it whose files are still to be deleted (module docstring, step 3).
 KEEP_KEY = 'keep_ckpt_ids'
 PENDING_REMOVAL_KEY = 'ckpt_ids_to_remove'
 POINTER_NAME = 'last_checkpoint'

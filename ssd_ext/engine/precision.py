@@ -41,10 +41,10 @@ def cpu_has_native_bf16() -> bool:
     oneDNN may use them.
 
     The instruction flags come from ``torch.cpu.get_capabilities()`` (torch >=
-    2.13; ``/proc/cpuinfo`` before); oneDNN's
-    own bf16 check is not enough alone (it also says yes for any AVX-512 core,
-    which converts bf16 through fp32), but it honours ``ONEDNN_MAX_CPU_ISA``,
-    so emulating an older CPU answers ``False``.
+    2.13; ``/proc/cpuinfo`` before); oneDNN's own bf16 check is not enough alone
+    (it also says yes for any AVX-512 core, which converts bf16 through fp32),
+    but it honours ``ONEDNN_MAX_CPU_ISA``, so emulating an older CPU answers
+    ``False``.
     """
     return (bool(_cpu_flags() & {'amx_bf16', 'avx512_bf16'})
             and torch.backends.mkldnn.is_available()
