@@ -3,18 +3,20 @@
 
 Annotation file (always an error, naming the file)
     missing, empty, not JSON, not a JSON object, ``images``/``categories``
-    missing or not lists, categories without ``id``/``name`` or duplicated;
-    config ``classes`` that the file does not declare, or declares in another
-    order (MMDetection maps labels to category ids in the file's order, so a
-    mismatch would silently train and evaluate the wrong labels).
+    missing or not lists, categories without an ``id`` and a ``name`` (each an
+    int or a string) or duplicated; config ``classes`` that the file does not
+    declare, or declares in another order (MMDetection maps labels to category
+    ids in the file's order, so a mismatch would silently train and evaluate
+    the wrong labels).
 Image entries (recorded, the image is dropped)
-    not an object, no ``id`` or ``file_name``, duplicate ``id``, width or height
-    missing, non-numeric or not positive.
+    not an object, no ``id`` or ``file_name``, an ``id`` that is not an int or
+    string, a ``file_name`` that is not a string, duplicate ``id``, width or
+    height missing, non-numeric or not positive.
 Annotation entries (recorded, the annotation is dropped)
-    not an object, no ``id``/``image_id``/``category_id``/``bbox``, duplicate
-    ``id``, ``image_id`` of no image, ``category_id`` not declared in
-    ``categories``, ``bbox`` not four numbers. The box itself is checked by
-    :func:`ssd_ext.data.annotation_checks.check_objects`.
+    not an object, no ``id``/``image_id``/``category_id``/``bbox``, ids that are
+    not ints or strings, duplicate ``id``, ``image_id`` of no image,
+    ``category_id`` not declared in ``categories``, ``bbox`` not four numbers.
+    The box itself is checked by :func:`ssd_ext.data.annotation_checks.check_objects`.
 """
 import json
 import math
@@ -57,9 +59,9 @@ def check_coco_structure(data: Any, path: str) -> dict:
             raise DataCheckError(f'annotation file {path}: "{key}" must be a list, '
                                  f'got {type(data.get(key)).__name__}')
     for cat in data['categories']:
-        if not (isinstance(cat, dict) and 'id' in cat and 'name' in cat):
+        if not (isinstance(cat, dict) and is_id(cat.get('id')) and is_id(cat.get('name'))):
             raise DataCheckError(f'annotation file {path}: category entry {cat!r} '
-                                 f'needs "id" and "name"')
+                                 f'needs an "id" and a "name", each an int or a string')
     ids = Counter(cat['id'] for cat in data['categories'])
     names = Counter(cat['name'] for cat in data['categories'])
     dup = [i for i, n in ids.items() if n > 1] + [s for s, n in names.items() if n > 1]
@@ -96,6 +98,20 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def is_id(value: Any) -> bool:
+    """An int or a string: what an entry can be looked up by (a JSON list or
+    object cannot)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def id_problem(entry: dict, keys: Sequence[str]) -> Optional[str]:
+    """The first of ``keys`` whose value is not an id, as a detail, or ``None``."""
+    for key in keys:
+        if not is_id(entry[key]):
+            return f'{key}={entry[key]!r} is not an int or a string'
+    return None
+
+
 def image_entry_problem(img: Any) -> Optional[Problem]:
     """Problem of one ``images`` entry, or ``None``."""
     if not isinstance(img, dict):
@@ -103,6 +119,11 @@ def image_entry_problem(img: Any) -> Optional[Problem]:
     for key in ('id', 'file_name', 'width', 'height'):
         if key not in img:
             return MALFORMED_IMAGE, f'no "{key}"'
+    detail = id_problem(img, ('id',))
+    if detail:
+        return MALFORMED_IMAGE, detail
+    if not isinstance(img['file_name'], str) or not img['file_name']:
+        return MALFORMED_IMAGE, f'file_name={img["file_name"]!r} is not a file name'
     for key in ('width', 'height'):
         if not is_number(img[key]) or not math.isfinite(img[key]) or img[key] <= 0:
             return MALFORMED_IMAGE, f'{key}={img[key]!r} is not a positive number'
@@ -116,7 +137,8 @@ def ann_entry_problem(ann: Any) -> Optional[Problem]:
     for key in ('id', 'image_id', 'category_id', 'bbox'):
         if key not in ann:
             return MALFORMED_ANN, f'no "{key}"'
-    return None
+    detail = id_problem(ann, ('id', 'image_id', 'category_id'))
+    return (MALFORMED_ANN, detail) if detail else None
 
 
 def ann_where(path: str, ann: Any, img: Optional[dict] = None) -> str:
@@ -192,5 +214,6 @@ def coco_objects(anns: List[dict], img: dict, path: str, cat_names: Mapping[Any,
     return objects
 
 
-__all__ = ['load_coco_json', 'check_coco_structure', 'check_classes', 'image_entry_problem',
-           'ann_entry_problem', 'ann_where', 'img_where', 'sanitize_coco', 'coco_objects']
+__all__ = ['load_coco_json', 'check_coco_structure', 'check_classes', 'is_id', 'id_problem',
+           'image_entry_problem', 'ann_entry_problem', 'ann_where', 'img_where',
+           'sanitize_coco', 'coco_objects']
