@@ -7,6 +7,10 @@ from mmcv.cnn import build_norm_layer
 from torch import Tensor, nn
 
 
+# Norm layers start as the identity, whatever initialisation the convs get.
+NORM_INIT_CFG = dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'], val=1, bias=0)
+
+
 def conv_norm_relu(in_ch: int, out_ch: int, kernel: int, stride: int = 1,
                    padding: int = 0, dilation: int = 1,
                    norm_cfg: Optional[dict] = None) -> List[nn.Module]:

@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ssd_ext.models.layers import CeilMaxPool2x2, conv_norm_relu
+from ssd_ext.models.layers import NORM_INIT_CFG, CeilMaxPool2x2, conv_norm_relu
 from ssd_ext.registry import MODELS
 
 # (stage name, number of convs, channels); a 2x2 pool follows stages 1-4.
@@ -45,8 +45,7 @@ class VGG16ReducedFC(BaseModule):
                  widen_factor: float = 1.0, init_cfg: Optional[dict] = None) -> None:
         if init_cfg is None:
             init_cfg = [dict(type='Kaiming', layer='Conv2d', nonlinearity='relu'),
-                        dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'],
-                             val=1, bias=0)]
+                        NORM_INIT_CFG]
         super().__init__(init_cfg=init_cfg)
         if not 0 <= frozen_stages <= len(VGG16_STAGES):
             raise ValueError(f'frozen_stages must be in [0, 5], got {frozen_stages!r}')

@@ -12,7 +12,7 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ssd_ext.models.layers import conv_norm_relu
+from ssd_ext.models.layers import NORM_INIT_CFG, conv_norm_relu
 from ssd_ext.registry import MODELS
 
 
@@ -61,8 +61,7 @@ class SSDExtraLayers(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         if init_cfg is None:
             init_cfg = [dict(type='Xavier', layer='Conv2d', distribution='uniform'),
-                        dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'],
-                             val=1, bias=0)]
+                        NORM_INIT_CFG]
         super().__init__(init_cfg=init_cfg)
         num_extra = len(out_channels) - len(in_channels)
         if tuple(out_channels[:len(in_channels)]) != tuple(in_channels):
