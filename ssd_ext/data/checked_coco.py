@@ -55,6 +55,9 @@ class CheckedCocoDataset(CheckedDataMixin, CocoDataset):
         images, anns, cats = sanitize_coco(data, path, self.report)
         self.report.listed = len(images)
         self.cat_ids = check_classes(data['categories'], self.metainfo['classes'], path)
+        # cat2label and cat_img_map are CocoDataset's attributes, set as it sets
+        # them for code that reads them off a drop-in CocoDataset; the checks
+        # themselves label by class name (class_labels, cat_names).
         self.cat2label = {cat_id: i for i, cat_id in enumerate(self.cat_ids)}
         self.cat_names = {cat_id: cat['name'] for cat_id, cat in cats.items()}
         self.cat_img_map: Dict[Any, List[Any]] = {c: [] for c in cats}

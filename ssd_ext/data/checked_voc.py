@@ -73,7 +73,7 @@ class CheckedVOCDataset(CheckedDataMixin, VOCDataset):
     def read_annotation_file(self) -> List[dict]:
         img_ids = read_image_ids(self.ann_file, self.backend_args)
         self.report.listed = len(img_ids)
-        self.cat2label = self.class_labels
+        self.cat2label = self.class_labels  # VOCDataset's attribute, for code reading it
         data_list, seen = [], set()
         for img_id in img_ids:
             if img_id in seen:
