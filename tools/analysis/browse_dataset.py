@@ -53,6 +53,8 @@ def main() -> int:
     if args.num < 1:
         sys.exit(f'error: --num must be positive, got {args.num}')
 
+    import numpy as np
+
     import ssd_ext  # noqa: F401  (registers modules and transforms)
     from mmdet.registry import DATASETS, VISUALIZERS
     from mmdet.structures.bbox import BaseBoxes
@@ -77,11 +79,13 @@ def main() -> int:
     boxes_drawn = 0
     for index in range(num):
         item = dataset[index]
-        # PackDetInputs gives a CHW uint8 tensor in the loading order (BGR).
+        # PackDetInputs gives a CHW tensor in the loading order (BGR), float
+        # after SSDPhotometricDistortion, whose values may leave 0..255: clip
+        # them, since the visualizer's uint8 cast would wrap -5 to 251.
         img = item['inputs'].permute(1, 2, 0).numpy()
         if not rgb:
             img = img[..., ::-1]
-        img = img.copy()
+        img = np.clip(img, 0, 255).round().astype(np.uint8)
         sample = item['data_samples'].numpy()
         gt = sample.gt_instances
         if isinstance(gt.get('bboxes', None), BaseBoxes):
