@@ -14,7 +14,7 @@ from mmengine.hooks import Hook
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS, HOOKS
 from ssd_ext.engine.atomic_backend import AtomicLocalBackend
-from ssd_ext.engine.atomic_io import partial_path
+from ssd_ext.engine.atomic_io import atomic_write, partial_path
 from ssd_ext.engine.checkpoint_hook import POINTER_NAME
 
 
@@ -25,8 +25,8 @@ def _armed(phase: str, step: int) -> bool:
 
 def _stop_here(phase: str) -> None:
     """Tell the test where this run is, then wait for its SIGKILL."""
-    with open(os.environ['KILL_MARKER'], 'w') as f:
-        f.write(phase)
+    # Atomically: the test kills as soon as the marker exists, then reads it.
+    atomic_write(os.environ['KILL_MARKER'], phase)
     time.sleep(600)
     os._exit(3)  # never killed: the test fails
 
