@@ -15,6 +15,7 @@ MAX_LOG_RATIO = math.log(1000.0 / 16)
 
 
 def _center_size(boxes: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Corners ``[..., 4]`` -> centre x, centre y, width, height, each ``[...]``."""
     w = boxes[..., 2] - boxes[..., 0]
     h = boxes[..., 3] - boxes[..., 1]
     return boxes[..., 0] + 0.5 * w, boxes[..., 1] + 0.5 * h, w, h
@@ -45,6 +46,10 @@ class BoxCoder:
         """Boxes ``[..., 4]`` from regressions and priors, optionally clipped.
 
         Args:
+            deltas: Tensor[..., 4], encodings as :meth:`encode` makes them.
+            priors: Tensor[..., 4] broadcastable to ``deltas``. Boxes come out
+                in the promoted dtype of the two: pass float32 (fp16 spacing
+                is 0.25 px at 300, see ``candidates.decode_candidates``).
             max_shape: Tensor[..., 2] of ``(h, w)`` broadcastable to the boxes'
                 batch dimensions; boxes are clipped to ``[0, w] x [0, h]``.
         """
