@@ -87,3 +87,21 @@ def test_only_a_plain_local_out_dir_switches_to_the_atomic_backend():
     remote.file_backend = RemoteStorage()
     assert not remote.select_atomic_backend()
     assert type(remote.file_backend) is RemoteStorage and remote.backend_args is None
+
+
+def test_resume_with_fewer_kept_checkpoints_spares_the_pointer_target(tmp_path):
+    """A resumed keep list longer than max_keep_ckpts is trimmed, but never the
+    checkpoint last_checkpoint names (MMEngine deletes the dropped ones blindly)."""
+    runner = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=3, interval=1,
+                        max_keep_ckpts=3)
+    runner.train()
+    del runner
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
+        'iter_1.pth', 'iter_2.pth', 'iter_3.pth']
+    # last_checkpoint names an older checkpoint than the one resumed.
+    atomic_write(tmp_path / 'last_checkpoint', str(tmp_path / 'iter_1.pth'))
+    resumed = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=3, interval=1,
+                         max_keep_ckpts=1, resume_from=str(tmp_path / 'iter_3.pth'))
+    resumed.train()
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_1.pth', 'iter_3.pth']
+    assert resumed.message_hub.get_info('keep_ckpt_ids') == [3]
