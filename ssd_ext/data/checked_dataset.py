@@ -172,7 +172,10 @@ class CheckedDataMixin:
                 f'{type(self).__name__}({self.ann_file}): ' + '\n'.join(messages)
                 + '\nFix the data (tools/analysis/check_dataset.py lists every '
                 'problem) or set the policy to \'skip\' to drop them.')
-        if num_images and not data_list:
+        if not num_images:
+            raise DataCheckError(f'{type(self).__name__}({self.ann_file}): the annotation '
+                                 f'file lists no images')
+        if not data_list:
             first = (img_errors or ann_errors or [None])[0]
             raise DataCheckError(
                 f'{type(self).__name__}({self.ann_file}): none of its {num_images} '

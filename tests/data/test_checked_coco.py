@@ -142,6 +142,13 @@ def test_unusable_annotation_file_names_the_file(bad_copy, content, problem):
     assert str(bad_copy.ann_file) in str(info.value) and problem in str(info.value)
 
 
+def test_file_listing_no_images_names_the_file(bad_copy):
+    coco = json.loads(bad_copy.ann_file.read_text())
+    bad_copy.ann_file.write_text(json.dumps(dict(coco, images=[], annotations=[])))
+    with pytest.raises(DataCheckError, match=f'{bad_copy.ann_file}.*lists no images'):
+        build(bad_copy.cfg(test_mode=True))
+
+
 def test_classes_not_in_the_file_or_in_another_order(bad_copy):
     with pytest.raises(DataCheckError, match=r"does not declare classes \['persn'\]"):
         build(bad_copy.cfg(metainfo=dict(classes=('persn', 'bicycle'))))
