@@ -23,7 +23,8 @@ class CPUAutocastOptimWrapper(OptimWrapper):
 
     def __init__(self, *args, dtype: str = 'bfloat16', **kwargs) -> None:
         if dtype not in ('bfloat16', 'float16'):
-            raise ValueError(f"dtype must be 'bfloat16' or 'float16', got {dtype!r}")
+            raise ValueError(f"optim_wrapper.dtype must be 'bfloat16' or 'float16', got "
+                             f'{dtype!r}')
         super().__init__(*args, **kwargs)
         self.cast_dtype = getattr(torch, dtype)
 

@@ -83,8 +83,8 @@ class FastResumeIterBasedTrainLoop(BaseLoop):
                                        and 'worker_init_fn' not in dataloader)
         self.disable_subprocess_warning = (isinstance(dataloader, dict) and bool(
             dataloader.get('disable_subprocess_warning', False)))
-        if int(max_iters) != max_iters:
-            raise ValueError(f'max_iters must be an integer, got {max_iters!r}')
+        if not isinstance(max_iters, (int, float)) or int(max_iters) != max_iters:
+            raise ValueError(f'train_cfg.max_iters must be an integer, got {max_iters!r}')
         self._max_iters = int(max_iters)
         # ``Runner.resume`` (MMEngine 0.10.7) assigns a train loop's ``_iter``
         # and ``_epoch`` directly; these two names are that contract.

@@ -19,6 +19,7 @@ def test_cpu_autocast_wrapper_runs_forward_in_bf16_and_steps_fp32_weights():
 
 
 def test_cpu_autocast_wrapper_rejects_unknown_dtype():
-    with pytest.raises(ValueError, match="dtype must be 'bfloat16' or 'float16'"):
+    with pytest.raises(ValueError, match="optim_wrapper.dtype must be 'bfloat16' or 'float16', "
+                                         "got 'int8'"):
         CPUAutocastOptimWrapper(optimizer=torch.optim.SGD([nn.Parameter(torch.ones(1))], lr=1),
                                 dtype='int8')

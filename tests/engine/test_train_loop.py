@@ -119,3 +119,11 @@ def test_checkpoint_without_loop_state_resumes_with_a_warning(tmp_path):
     resumed.train()
     assert resumed.model.seen[0]['idx'] == reference[3]['idx']  # same position
     assert loads(tmp_path / 'loads') == reference[3]['idx']     # nothing re-loaded
+
+
+@pytest.mark.parametrize('max_iters', [2.5, '10'])
+def test_max_iters_must_be_a_whole_number(tmp_path, max_iters):
+    runner = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=max_iters)
+    with pytest.raises(ValueError, match=f'train_cfg.max_iters must be an integer, '
+                                         f'got {max_iters!r}'):
+        runner.train()
