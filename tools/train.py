@@ -1,7 +1,8 @@
 """Train an ssd_ext detector: ``python tools/train.py CONFIG [options]``.
 
 The arguments are MMDetection's. ``--amp`` means CUDA AMP (fp16 with dynamic
-loss scaling) on a GPU and bf16 autocast on a CPU.
+loss scaling) on a GPU, bf16 autocast on a CPU that computes bf16 natively and
+fp32 on other CPUs, where bf16 is slower (``ssd_ext/engine/precision.py``).
 """
 import argparse
 
