@@ -1,6 +1,7 @@
 """``tools/analysis/check_dataset.py``: every problem of a dataset config in one
 report, counted as the checked datasets count them (the injected COCO copy of
 ``faulty_coco`` and VOC tree of ``faulty_voc``)."""
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -59,8 +60,13 @@ def test_check_dataset_clean_and_unusable_files(check_dataset, repo_root, shared
     assert check_dataset.main([str(config), '--no-decode', '--cfg-options',
                                f'train_dataloader.dataset.data_root={data_root}']) == 0
     assert 'RESULT: OK' in capsys.readouterr().out
-    bad_copy.ann_file.write_text('')
+    coco = json.loads(bad_copy.ann_file.read_text())
+    bad_copy.ann_file.write_text(json.dumps(dict(coco, images=[], annotations=[])))
     config = write_tool_config(bad_copy, tmp_path)
+    assert check_dataset.main([str(config)]) == 1
+    out = capsys.readouterr().out
+    assert 'annotation file unusable' in out and f'{bad_copy.ann_file} lists no images' in out
+    bad_copy.ann_file.write_text('')
     assert check_dataset.main([str(config)]) == 1
     out = capsys.readouterr().out
     assert 'annotation file unusable' in out and f'{bad_copy.ann_file} is empty' in out

@@ -9,8 +9,8 @@ Pascal VOC XML, and every image they list, and reports with counts and examples:
 
 errors (exit code 1)
     an unreadable or unusable annotation file (COCO json: empty, not JSON, wrong
-    layout, config ``classes`` it does not declare or declares in another
-    order; VOC: a missing or empty split file); malformed entries (COCO image
+    layout, no images, config ``classes`` it does not declare or declares in
+    another order; VOC: a missing or empty split file); malformed entries (COCO image
     or annotation entries, duplicate ids, annotations of unknown images or of
     undeclared category ids; VOC XML files missing or not valid XML, objects
     without name or box, coordinates that are not numbers); boxes with NaN/inf
@@ -122,6 +122,8 @@ def scan_dataset(ds_cfg: ConfigDict, num_classes: Optional[int], model_key: str,
     problem = classes_problem(key, classes, num_classes, model_key)
     if problem:
         report.error(CLASSES_MISMATCH, problem)
+    if not dataset.report.listed:  # the dataset raises on it when loading
+        report.error(ANN_FILE, f'{dataset.ann_file} lists no images')
     report.extend(dataset.report)
     report.extend(dataset.image_report)
     if report.unlisted:
