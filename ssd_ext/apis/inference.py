@@ -22,7 +22,6 @@ def build_detector(config: Union[str, Config], checkpoint: Optional[str] = None,
     (every parameter and buffer, no others) from a state dict, or a checkpoint
     holding one as ``state_dict`` or ``model``. The config is kept as
     ``model.cfg``."""
-    import ssd_ext  # noqa: F401  (registers modules)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model)

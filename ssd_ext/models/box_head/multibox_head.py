@@ -251,8 +251,9 @@ class MultiBoxHead(BaseModule):
         kept, grouped by image in ascending order, each image's in descending
         score. On a GPU the whole batch goes through ``loop_free_batched_nms``
         (no Python loop over (image, class) groups, no synchronisation per
-        image); on a CPU mmcv's kernel runs once per image, which is faster
-        there (see ``batched_nms.py``).
+        image) when the config is plain greedy NMS (:func:`is_greedy_nms`).
+        Otherwise, and on a CPU, mmcv's kernel runs once per image (on a CPU
+        the faster way, see ``batched_nms.py``).
         """
         if boxes.numel() == 0:  # mmcv's batched_nms fails on no boxes
             return boxes.new_zeros((0, 5)), img_idx
