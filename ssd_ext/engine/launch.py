@@ -5,7 +5,9 @@ gloo backend and a CPU ``DistributedDataParallel`` (no ``device_ids``), the
 process group is joined without MMEngine's ``torch.cuda.set_device``, which a
 CPU build of torch cannot run (``cpu_dist.py``), and ``--amp`` autocasts where
 the hardware makes it pay (``precision.py``), with optimizer state that a
-skipped step cannot corrupt on a GPU (``amp_optim_wrapper.py``).
+skipped step cannot corrupt on a GPU (``amp_optim_wrapper.py``). It also sizes
+``num_workers='auto'`` loaders to the machine (``loader_workers.py``) and adds
+``ChannelsLastHook`` where NHWC pays (``channels_last.py``).
 """
 import argparse
 import os
