@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import torch
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from torch import nn
 from torch.optim import Optimizer
 
 from ssd_ext.engine.amp_optim_wrapper import SkipSafeAmpOptimWrapper, needs_zero_fill
@@ -125,11 +126,17 @@ def unprotected_fused_sgd(wrapper: OptimWrapper) -> bool:
                     for group in wrapper.optimizer.param_groups))
 
 
+def parameter_names(model: nn.Module) -> Dict[int, str]:
+    """``id(param)`` -> the parameter's name in ``model``: optimizers and the
+    guard hold parameters, messages name them."""
+    return {id(p): n for n, p in model.named_parameters()}
+
+
 def optimizer_state_items(optimizer: Optimizer, names: Dict[int, str]
                           ) -> Iterator[Tuple[str, Any]]:
     """``('PARAM.KEY', value)`` for every per-parameter state entry
-    (``momentum_buffer``, ``exp_avg``...); ``names`` maps ``id(param)`` to its
-    name in the model."""
+    (``momentum_buffer``, ``exp_avg``...); ``names`` is :func:`parameter_names`
+    of the model."""
     for param, state in optimizer.state.items():
         for key, value in state.items():
             yield f'{names.get(id(param), "?")}.{key}', value

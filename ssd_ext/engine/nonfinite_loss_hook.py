@@ -39,7 +39,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from ssd_ext.engine.nonfinite_checkpoint import nonfinite_checkpoint_entries
 from ssd_ext.engine.nonfinite_diagnosis import (ADVICE, Cause, Diagnosis, Findings,
                                                 batch_problems, diagnose,
-                                                optimizer_state_items,
+                                                optimizer_state_items, parameter_names,
                                                 unprotected_fused_sgd)
 from ssd_ext.engine.nonfinite_guard import NonFiniteGuard, SkippedStep
 from ssd_ext.engine.nonfinite_tensors import fmt, is_finite, nonfinite_names, shorten
@@ -144,7 +144,7 @@ class NonFiniteLossHook(Hook):
         """Scans weights, optimizer state and the step's batches (only now: a
         full scan is slow) for :func:`diagnose`."""
         model = unwrap_model(runner.model)
-        names = {id(p): n for n, p in model.named_parameters()}
+        names = parameter_names(model)
         bad_state = [name for w in self.wrappers for name in nonfinite_names(
             optimizer_state_items(w.optimizer, names))]
         return diagnose(Findings(
@@ -175,7 +175,7 @@ class NonFiniteLossHook(Hook):
             good = [k for k in logged if k not in step.loss_terms]
             return text + (f' (finite: {", ".join(good)})' if good else '')
         if step.trigger is Cause.GRADIENT:
-            names = {id(p): n for n, p in unwrap_model(runner.model).named_parameters()}
+            names = parameter_names(unwrap_model(runner.model))
             params = [names.get(id(p), '?') for p in step.params]
             terms = ', '.join(f'{k}={fmt(outputs[k])}' for k in logged)
             return (f'non-finite gradients at {where} (the loss terms are finite: '

@@ -6,7 +6,8 @@ from mmengine.structures import InstanceData
 from torch import nn
 
 from ssd_ext.engine.nonfinite_diagnosis import (Cause, Findings, batch_problems,
-                                                diagnose, optimizer_state_items)
+                                                diagnose, optimizer_state_items,
+                                                parameter_names)
 
 NAN = float('nan')
 
@@ -75,6 +76,6 @@ def test_optimizer_state_items_are_named_by_parameter():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     model(torch.ones(1, 2)).sum().backward()
     optimizer.step()
-    names = {id(p): n for n, p in model.named_parameters()}
+    names = parameter_names(model)
     assert sorted(k for k, _ in optimizer_state_items(optimizer, names)) == [
         'bias.momentum_buffer', 'weight.momentum_buffer']
