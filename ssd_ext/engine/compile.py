@@ -79,4 +79,4 @@ class CompileForTestHook(Hook):
         self.compile_kwargs = compile_kwargs
 
     def before_test(self, runner) -> None:
-        compile_network(unwrap_model(runner.model), **dict(self.compile_kwargs))
+        compile_network(unwrap_model(runner.model), **self.compile_kwargs)

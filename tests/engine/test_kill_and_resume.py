@@ -18,14 +18,14 @@ from typing import Dict, List, Optional
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 
 from ssd_ext.engine.atomic_io import is_partial_name
 from ssd_ext.utils.checkpoint import safe_load
 from subprocess_utils import wait_for
 from toy_training import loads
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / 'tests' / 'configs' / 'ssd160_kill_resume.py'
+CONFIG = REPO_ROOT / 'tests' / 'configs' / 'ssd160_kill_resume.py'
 MAX_ITERS = 6
 BATCH = 2
 SCALARS = ('loss', 'loss_cls', 'loss_bbox', 'grad_norm', 'lr')
@@ -54,7 +54,7 @@ class Shapes:
         env.pop('KILL_PHASE', None)
         if kill:
             env['KILL_PHASE'], env['KILL_STEP'] = kill[0], str(kill[1])
-        cmd = [sys.executable, str(REPO / 'tools/train.py'), str(CONFIG),
+        cmd = [sys.executable, str(REPO_ROOT / 'tools/train.py'), str(CONFIG),
                '--work-dir', str(work_dir)] + (['--resume'] if resume else [])
         with open(log, 'w') as out:
             proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=out,

@@ -1,3 +1,4 @@
+"""CPUAutocastOptimWrapper: bf16 autocast forward passes, fp32 weight updates."""
 import pytest
 import torch
 from torch import nn
