@@ -44,6 +44,7 @@ checked by :mod:`ssd_ext.data.image_checks`; both reports are
 :class:`~ssd_ext.data.report.DataReport`.
 """
 import logging
+import math
 from typing import Any, Iterable, List, Optional
 
 from mmengine.logging import print_log
@@ -92,8 +93,9 @@ class CheckedDataMixin:
         self.check_images = check_images
         self.clip_boxes = bool(clip_boxes)
         if isinstance(min_box_size, bool) or not isinstance(min_box_size, (int, float)) \
-                or min_box_size < 0:
-            raise ValueError(f'min_box_size must be a number >= 0, got {min_box_size!r}')
+                or not 0 <= min_box_size < math.inf:
+            raise ValueError(f'min_box_size must be a finite number >= 0, got '
+                             f'{min_box_size!r}')
         self.min_box_size = float(min_box_size)
         if isinstance(max_consecutive_bad, bool) or not isinstance(max_consecutive_bad, int) \
                 or max_consecutive_bad < 1:

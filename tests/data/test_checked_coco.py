@@ -162,6 +162,11 @@ def test_policy_values_are_checked(bad_copy):
         build(bad_copy.cfg(on_bad_image='drop'))
     with pytest.raises(ValueError, match='check_images'):
         build(bad_copy.cfg(check_images='full'))
+    # An infinite minimum would drop every box as too small.
+    for size in (-1, float('inf'), float('nan')):
+        with pytest.raises(ValueError, match=f'min_box_size must be a finite number >= 0, '
+                                             f'got {size!r}'):
+            build(bad_copy.cfg(min_box_size=size))
 
 
 def test_annotations_marked_ignore_are_skipped_and_counted(bad_copy):

@@ -89,6 +89,10 @@ def test_clip_keeps_priors_inside_the_image():
     (dict(strides=[8]), 'strides has 1 levels'),
     (dict(scale_range=None), 'needs either min_sizes'),
     (dict(offset=2), 'offset must be in'),
+    (dict(min_sizes=[0, 1, 2, 3, 4, 5], max_sizes=[1, 2, 3, 4, 5, 6]),
+     'min_sizes must be a positive number, got 0'),
+    (dict(min_sizes=[1, 2, 3, 4, 5, 6], max_sizes=[2, 3, 4, 5, 6, -7]),
+     'max_sizes must be a positive number, got -7'),
 ])
 def test_bad_arguments_name_the_key(bad, message):
     kwargs = dict(ratios=SSD300_RATIOS, strides=SSD300_STRIDES, input_size=300,

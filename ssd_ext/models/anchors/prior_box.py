@@ -102,6 +102,10 @@ class PriorBoxGenerator:
                              f'{self.num_levels}')
         for r in (r for level in ratios for r in level):
             check_positive('ratios', r)
+        for s in min_sizes:
+            check_positive('min_sizes', s)
+        for s in max_sizes or ():
+            check_positive('max_sizes', s)
         if not 0 <= offset <= 1:
             raise ValueError(f'offset must be in [0, 1], got {offset!r}')
         self.min_sizes = [float(s) for s in min_sizes]
