@@ -100,11 +100,34 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
         torch.save(obj, f)
 
 
+def _writer_running(name: str) -> bool:
+    """Whether the process that named this partial file still runs on this host.
+
+    This process is not writing while it clears its directory, so its own pid
+    counts as gone (a stale file from an earlier process that had the same pid).
+    """
+    pid = int(name.rsplit(PARTIAL_MARK, 1)[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    except (OverflowError, ValueError):  # not a pid this system can have
+        return False
+    return True
+
+
 def remove_stale_partials(directory: PathLike) -> List[str]:
     """Deletes partial files that killed writers left in ``directory``.
 
-    Only names of :func:`partial_path`'s form are touched. Call it when no other
-    process writes into ``directory`` (e.g. before training starts).
+    Only names of :func:`partial_path`'s form are touched, and only those whose
+    writer no longer runs on this host: a ``tools/test.py`` writing its metrics
+    into the work dir of a training that starts keeps its partial file. A
+    writer on another host of a shared file system cannot be seen, so call it
+    when no other host writes into ``directory`` (e.g. before training starts).
     Returns the removed paths.
     """
     directory = os.fspath(directory)
@@ -113,7 +136,7 @@ def remove_stale_partials(directory: PathLike) -> List[str]:
     removed = []
     for name in sorted(os.listdir(directory)):
         path = osp.join(directory, name)
-        if is_partial_name(name) and osp.isfile(path):
+        if is_partial_name(name) and osp.isfile(path) and not _writer_running(name):
             _remove_quietly(path)
             removed.append(path)
     if removed:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssd_ext.engine.atomic_io import (atomic_open, atomic_torch_save, atomic_write,
-                                      is_partial_name, partial_path, remove_stale_partials)
+from ssd_ext.engine.atomic_io import (PARTIAL_MARK, atomic_open, atomic_torch_save,
+                                      atomic_write, is_partial_name, partial_path,
+                                      remove_stale_partials)
 from subprocess_utils import wait_for
 
 STALLED_SAVE = Path(__file__).with_name('stalled_save.py')
@@ -73,3 +74,23 @@ def test_sigkill_during_atomic_torch_save(tmp_path, repo_root):
     assert torch.load(target, weights_only=True) == {'v': 1}
     assert remove_stale_partials(tmp_path) == [str(partials[0])]
     assert sorted(os.listdir(tmp_path)) == ['ckpt.pth', 'saving']
+
+
+def test_partials_of_running_writers_are_kept(tmp_path):
+    """Only partial files whose writer is gone are stale: another process's save
+    in progress (here a live child's pid) must survive the clean-up."""
+    running = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    finished = subprocess.Popen([sys.executable, '-c', 'pass'])
+    finished.wait()
+    try:
+        names = {pid: f'.metrics.json{PARTIAL_MARK}{pid}'
+                 for pid in (running.pid, finished.pid, os.getpid())}
+        for name in names.values():
+            (tmp_path / name).write_text('partial')
+        removed = remove_stale_partials(tmp_path)
+    finally:
+        running.kill()
+        running.wait()
+    assert sorted(removed) == sorted(str(tmp_path / names[pid])
+                                     for pid in (finished.pid, os.getpid()))
+    assert os.listdir(tmp_path) == [names[running.pid]]
