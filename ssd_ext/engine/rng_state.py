@@ -42,7 +42,11 @@ def set_rng_state(state: Dict[str, Any]) -> None:
                          nps['has_gauss'], nps['cached_gaussian']))
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+        # A checkpoint of a machine with more visible GPUs (or a launcher that
+        # shows each process one GPU) has states for devices this process lacks:
+        # torch.cuda.set_rng_state_all would fail on the first missing ordinal.
+        for device, cuda_state in enumerate(state['cuda'][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)
 
 
 @contextmanager

@@ -31,3 +31,17 @@ def test_preserved_rng_state_undoes_the_blocks_draws():
     with preserved_rng_state():
         _draws()
     assert _draws() == expected
+
+
+def test_cuda_states_of_more_gpus_than_visible_restore_the_visible_ones(monkeypatch):
+    """A checkpoint written with 8 visible GPUs, resumed where the process sees
+    2: the first two states are restored, the others cannot be (no such device)."""
+    restored = []
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    monkeypatch.setattr(torch.cuda, 'set_rng_state',
+                        lambda new_state, device: restored.append((device, new_state)))
+    state = get_rng_state(include_cuda=False)
+    state['cuda'] = [torch.full((4,), i, dtype=torch.uint8) for i in range(8)]
+    set_rng_state(state)
+    assert [(device, s.tolist()) for device, s in restored] == [(0, [0] * 4), (1, [1] * 4)]
