@@ -1,3 +1,4 @@
+import pytest
 import torch
 from mmengine.structures import InstanceData
 
@@ -6,6 +7,7 @@ from ssd_ext.models.box_head.matcher import match_priors, pairwise_iou
 from ssd_ext.models.box_head.multibox_head import MultiBoxHead
 from ssd_ext.models.box_head.multibox_loss import (hard_negative_mask, multibox_loss,
                                                    prior_cross_entropy)
+from ssd_ext.registry import MODELS
 
 
 def test_encode_decode_round_trip_and_paper_encoding():
@@ -169,3 +171,18 @@ def test_predict_with_nothing_above_threshold_returns_empty_results():
     results = head.predict_by_feat(*random_maps(head), metas, rescale=True)
     assert [len(r) for r in results] == [0, 0]
     assert results[0].bboxes.shape == (0, 4)
+
+
+def test_unknown_cfg_keys_are_named_with_the_allowed_ones():
+    head = dict(type='MultiBoxHead', num_classes=3, in_channels=(8, 8),
+                prior_generator=dict(type='PriorBoxGenerator', input_size=64,
+                                     strides=[8, 16], ratios=[[2], [2]],
+                                     min_sizes=[10, 20], max_sizes=[20, 40]))
+    with pytest.raises(KeyError) as info:
+        MODELS.build(dict(head, train_cfg=dict(bogus=1)))
+    msg = str(info.value)
+    assert "['bogus']" in msg and 'pos_iou_thr' in msg and 'neg_pos_ratio' in msg
+    with pytest.raises(KeyError, match='nms_thr'):
+        MODELS.build(dict(head, test_cfg=dict(nms_thr=0.5)))
+    with pytest.raises(TypeError, match='num_classes must be an int'):
+        MODELS.build(dict(head, num_classes='3'))

@@ -89,6 +89,7 @@ def test_clip_keeps_priors_inside_the_image():
     (dict(strides=[8]), 'strides has 1 levels'),
     (dict(scale_range=None), 'needs either min_sizes'),
     (dict(offset=2), 'offset must be in'),
+    (dict(ratios=[[-2]] + SSD300_RATIOS[1:]), 'ratios must be a positive number, got -2'),
     (dict(min_sizes=[0, 1, 2, 3, 4, 5], max_sizes=[1, 2, 3, 4, 5, 6]),
      'min_sizes must be a positive number, got 0'),
     (dict(min_sizes=[1, 2, 3, 4, 5, 6], max_sizes=[2, 3, 4, 5, 6, -7]),

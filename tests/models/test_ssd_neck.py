@@ -34,3 +34,10 @@ def test_l2norm_scales_unit_channel_vectors_and_only_the_first_input():
     assert fc7_out is fc7
     torch.testing.assert_close(conv4_3_out.norm(dim=1), torch.full((1, 38, 38), 20.0))
     assert SSDExtraLayers(in_channels=(16, 32), l2_norm_scale=None, **SSD300).l2_norm is None
+
+
+def test_bad_level_arguments_are_named():
+    with pytest.raises(ValueError, match='need as many level_strides and level_paddings'):
+        SSDExtraLayers(level_strides=(2, 2, 1))
+    with pytest.raises(ValueError, match='must start with in_channels'):
+        SSDExtraLayers(in_channels=(256, 1024))

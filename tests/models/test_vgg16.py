@@ -63,3 +63,10 @@ def test_widen_factor_scales_every_layer_and_keeps_the_map_sizes():
     assert conv4_3.shape == (1, 128, 20, 20) and fc7.shape == (1, 256, 10, 10)
     with pytest.raises(ValueError, match='widen_factor must be positive'):
         VGG16ReducedFC(widen_factor=0)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match='bogus'):
+        VGG16ReducedFC(bogus=1)
+    with pytest.raises(ValueError, match='frozen_stages must be in'):
+        VGG16ReducedFC(frozen_stages=9)
