@@ -46,7 +46,10 @@ def main() -> None:
         raise SystemExit(f'error: {err}') from None
     cfg.load_from = args.checkpoint
     if args.show_dir:
-        vis = cfg.default_hooks.visualization
+        vis = cfg.get('default_hooks', {}).get('visualization')
+        if vis is None:
+            raise SystemExit(f'error: --show-dir draws through default_hooks.visualization '
+                             f'(mmdet DetVisualizationHook), which {args.config} lacks')
         vis.update(draw=True, test_out_dir=args.show_dir, score_thr=args.score_thr)
     if args.compile:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [

@@ -3,7 +3,7 @@ evaluation fit together.
 
 Eight BCCD training images are fitted from scratch for 60 iterations on the CPU
 (``tests/configs/ssd300_bccd8.py``) with ``tools/train.py --amp`` (bf16 where
-the CPU runs it natively, fp32 elsewhere); ``tools/test.py`` then evaluates the
+the CPU runs it natively, fp32 elsewhere); ``tools/test.py --show-dir`` then evaluates the
 checkpoint on the same images and AP50 must clear 0.5 (chance is about 0). On a
 CPU with native bf16 the same checkpoint evaluated with the fast path (bf16
 autocast + channels_last + compiled network) must agree with fp32 within half an
@@ -12,6 +12,7 @@ AP point.
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT, coco_subset, run_tool
@@ -51,13 +52,30 @@ def fitted(bccd_coco, tmp_path_factory):
         'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None', cwd=root)
     iters = Config.fromfile(str(CONFIG)).train_cfg.max_iters
     checkpoint = str(work_dir / f'iter_{iters}.pth')
-    return root, checkpoint, evaluate(root, checkpoint, work_dir / 'fp32')
+    return root, checkpoint, evaluate(root, checkpoint, work_dir / 'fp32',
+                                      '--show-dir', str(work_dir / 'drawn'))
 
 
 def test_ssd300_fits_eight_bccd_images(fitted):
     _, _, metrics = fitted
     print(f"AP50 fp32 {metrics['coco/bbox_mAP_50']:.3f}")
     assert metrics['coco/bbox_mAP_50'] >= 0.5, metrics
+
+
+def test_show_dir_draws_every_test_image(fitted):
+    root, _, _ = fitted
+    test_images = json.loads((root / 'data' / 'bccd' / 'annotations' / 'train8.json')
+                             .read_text())['images']
+    drawn = sorted(p.name for p in (root / 'work' / 'drawn').iterdir())
+    assert drawn == sorted(Path(img['file_name']).name for img in test_images)
+
+
+def test_show_dir_without_a_visualization_hook_names_the_key(fitted, tmp_path):
+    root, checkpoint, _ = fitted
+    with pytest.raises(AssertionError, match='--show-dir draws through default_hooks'):
+        run('tools/test.py', checkpoint, '--work-dir', str(tmp_path), '--show-dir',
+            str(tmp_path / 'drawn'), '--cfg-options', 'default_hooks.visualization=None',
+            cwd=root)
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(),
