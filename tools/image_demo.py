@@ -9,10 +9,10 @@ drawn (class name and score per box, MMDetection's ``DetLocalVisualizer``) and
 ``out_file``, ``boxes`` ([x1, y1, x2, y2] in the original image's pixels),
 ``scores``, ``labels`` and ``label_names``, for the same detections.
 
-The model is built and loaded by ``mmdet.apis.init_detector`` and run by
-``inference_detector``. The checkpoint is opened with ``weights_only=True``
-first (a file with other pickled objects is refused, whatever torch's default
-is); class names come from its ``meta.dataset_meta``, else from the config's
+The model is built and loaded by ``ssd_ext.apis.build_detector`` (weights-only
+and strict: a file with other pickled objects, or weights of another model, is
+refused, whatever torch's default is) and run by mmdet's
+``inference_detector``; class names come from its ``meta.dataset_meta``, else from the config's
 test dataset. ``--cfg-options model.test_cfg.score_thr=...`` etc. change the
 head's post-processing.
 """
@@ -47,7 +47,7 @@ def parse_args() -> argparse.Namespace:
 def checkpoint_meta(path: str) -> dict:
     """Opens ``path`` weights-only (refusing files with other pickled objects)
     and returns its ``meta``. Tensors are memory-mapped, not read: the file is
-    loaded again by ``init_detector``."""
+    loaded again by ``build_detector``."""
     from ssd_ext.utils.checkpoint import safe_load
     ckpt = safe_load(path, mmap=True)  # raises with a clear message if unsafe
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
@@ -57,7 +57,7 @@ def checkpoint_meta(path: str) -> dict:
 def class_meta(cfg, ckpt_meta: dict) -> Tuple[dict, str]:
     """``dataset_meta`` of the checkpoint, else the config test dataset's, and
     which of the two it is."""
-    # Lower-cased as init_detector does: older checkpoints say 'CLASSES'.
+    # Lower-cased as mmdet's init_detector does: older checkpoints say 'CLASSES'.
     meta = {k.lower(): v for k, v in (ckpt_meta.get('dataset_meta') or {}).items()}
     if 'classes' in meta:
         return meta, 'checkpoint'
@@ -75,12 +75,12 @@ def main() -> int:
             sys.exit(f'error: {what} not found: {path}')
 
     import ssd_ext  # noqa: F401  (registers modules)
-    from mmdet.apis import init_detector
     from mmdet.registry import VISUALIZERS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.utils import ProgressBar
 
+    from ssd_ext.apis import build_detector
     from ssd_ext.utils.config import inference_pipeline_cfg
     from ssd_ext.utils.images import image_files
 
@@ -100,15 +100,15 @@ def main() -> int:
     # The test pipeline loads annotations for evaluation; plain images have none.
     cfg.test_dataloader.dataset.pipeline = inference_pipeline_cfg(cfg)
     meta, meta_source = class_meta(cfg, ckpt_meta)
-    # init_detector loads the file with mmengine's load_checkpoint, i.e.
-    # torch.load's default weights_only=True (torch >= 2.6), whose allow-list
-    # safe_load (checkpoint_meta above) has extended to MMEngine's own types.
-    model = init_detector(cfg, args.checkpoint, device=args.device)
-    # (Without meta in the checkpoint, init_detector warns that it falls back to
-    # COCO's class names; they are replaced here by the config's.)
-    palette = model.dataset_meta.get('palette')
-    model.dataset_meta = dict(meta, palette=meta.get('palette', palette))
-    classes = list(model.dataset_meta['classes'])
+    # Strict, unlike mmdet's init_detector: a checkpoint of another model is an
+    # error naming the missing and unexpected keys, not a warning before
+    # drawing a half-initialised network's boxes.
+    try:
+        model = build_detector(cfg, args.checkpoint, device=args.device)
+    except (ValueError, RuntimeError) as err:
+        sys.exit(f'error: {err}')
+    model.dataset_meta = meta  # no palette: the visualizer's seeded colours
+    classes = list(meta['classes'])
     print(f'classes (from the {meta_source}): {classes}')
 
     visualizer = VISUALIZERS.build(dict(type='DetLocalVisualizer',

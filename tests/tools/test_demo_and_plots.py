@@ -130,8 +130,7 @@ def test_demo_folder(repo_root, shapes, random_ckpt, tmp_path):
 
 def test_demo_single_image_mmengine_checkpoint(repo_root, shapes, trained, tmp_path):
     """A checkpoint written by the Runner (message hub, optimizer, meta) loads
-    through init_detector with weights-only torch.load; class names come from
-    its meta."""
+    strictly and weights-only; class names come from its meta."""
     image = shapes / 'val' / '00001.png'
     out_dir = tmp_path / 'demo1'
     # score_thr 0 in the head: an untrained head may have no score above the
@@ -153,7 +152,7 @@ def load_tool(repo_root: Path, rel: str):
     return load_script(repo_root / rel)
 
 
-def test_demo_errors(repo_root, random_ckpt, tmp_path):
+def test_demo_errors(repo_root, shapes, random_ckpt, tmp_path):
     proc = run(repo_root, 'tools/image_demo.py', tmp_path / 'missing.jpg', CONFIG,
                random_ckpt, '--out-dir', tmp_path / 'out', timeout=120)
     assert proc.returncode != 0
@@ -170,6 +169,17 @@ def test_demo_errors(repo_root, random_ckpt, tmp_path):
     with pytest.raises(RuntimeError, match='not a weights-only checkpoint'):
         demo.checkpoint_meta(str(evil))
     assert demo.checkpoint_meta(str(random_ckpt)) == {}
+    # Weights of another model are an error naming the keys, not a warning
+    # before drawing a partly random network's boxes.
+    state = torch.load(random_ckpt, weights_only=True)['state_dict']
+    state['bbox_head.extra.weight'] = state.pop('bbox_head.cls_convs.0.weight')
+    other = tmp_path / 'other.pth'
+    torch.save({'state_dict': state}, other)
+    proc = run(repo_root, 'tools/image_demo.py', shapes / 'val', CONFIG, other,
+               '--out-dir', tmp_path / 'out', timeout=300)
+    assert proc.returncode != 0 and not (tmp_path / 'out' / 'predictions.json').exists()
+    assert 'bbox_head.cls_convs.0.weight' in proc.stderr, proc.stderr[-3000:]
+    assert 'bbox_head.extra.weight' in proc.stderr
 
 
 # ------------------------------------------------------------------ plot curves
