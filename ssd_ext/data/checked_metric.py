@@ -92,6 +92,9 @@ class CheckedCocoMetric(CocoMetric):
             print_log(f'{type(self).__name__}({path}): left {len(report.errors)} bad '
                       f'annotations out of the ground truth:\n' + report.summary(5),
                       logger='current', level=logging.WARNING)
+        elif report.notes:  # counted, and said: they are evaluated as they are
+            print_log(f'{type(self).__name__}({path}): ground truth evaluated as in the '
+                      f'file; {report.summary()}', logger='current', level=logging.INFO)
         return dict(data, images=list(images.values()), annotations=kept,
                     categories=list(cats.values()))
 

@@ -1,4 +1,6 @@
 """``CheckedCocoMetric``: the ground truth goes through the dataset's checks."""
+import json
+
 import pytest
 from faulty_coco import (BAD_BOXES, PARTLY_OUTSIDE, bad_copy,  # noqa: F401  (fixture)
                          build)
@@ -39,3 +41,23 @@ def test_metric_without_ann_file_and_policy_values():
     assert metric.report is None and metric.backend_args == dict(backend='local')
     with pytest.raises(ValueError, match=r"on_bad_annotation='drop' is not allowed"):
         METRICS.build(dict(type='CheckedCocoMetric', on_bad_annotation='drop'))
+
+
+def test_notes_are_logged_without_errors(tmp_path, monkeypatch):
+    """A file whose only finding is a box partly outside its image: nothing is
+    left out, and the count is still said (at INFO), not only kept in the report."""
+    import ssd_ext.data.checked_metric as module
+    from mmdet.registry import METRICS
+    logged = []
+    monkeypatch.setattr(module, 'print_log',
+                        lambda msg, logger=None, level=20: logged.append((level, msg)))
+    ann_file = tmp_path / 'gt.json'
+    ann_file.write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='a.jpg', width=100, height=100)],
+        annotations=[dict(id=1, image_id=1, category_id=1, bbox=[90, 90, 20, 20])],
+        categories=[dict(id=1, name='cell')])))
+    metric = METRICS.build(dict(type='CheckedCocoMetric', ann_file=str(ann_file)))
+    assert not metric.report.errors and sum(metric.report.notes.values()) == 1
+    [(level, message)] = logged
+    assert level == 20 and str(ann_file) in message
+    assert f'notes: 1 {next(iter(metric.report.notes))}' in message
