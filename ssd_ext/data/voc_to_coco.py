@@ -13,7 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from ssd_ext.data.annotation_checks import NON_FINITE_BOX, NON_POSITIVE_BOX, BoxCheck, check_xywh
+from ssd_ext.data.annotation_checks import (NON_FINITE_BOX, NON_POSITIVE_BOX,
+                                           PARTLY_OUTSIDE_BOX, BoxCheck, check_xywh)
 from ssd_ext.data.image_checks import header_size
 from ssd_ext.data.report import DataCheckError
 from ssd_ext.data.voc_xml import VOCObject, parse_objects, parse_xml, read_image_ids
@@ -29,6 +30,7 @@ class SplitReport:
     images: int = 0
     boxes: int = 0
     degenerate: List[str] = field(default_factory=list)  # XML name per dropped box
+    clipped: List[str] = field(default_factory=list)  # XML name per box clipped to its image
     unknown: Counter = field(default_factory=Counter)  # class name -> skipped boxes
 
     def summary(self, split: str) -> str:
@@ -37,6 +39,10 @@ class SplitReport:
         if self.degenerate:
             files = ', '.join(sorted(set(self.degenerate)))
             text += f', dropped {_boxes(len(self.degenerate), "degenerate ")} ({files})'
+        if self.clipped:
+            files = ', '.join(sorted(set(self.clipped)))
+            text += (f', clipped {_boxes(len(self.clipped))} partly outside their image '
+                     f'({files})')
         if self.unknown:
             classes = ', '.join(f'{name}: {n}' for name, n in sorted(self.unknown.items()))
             total = sum(self.unknown.values())
@@ -154,6 +160,8 @@ def convert_split(voc_root: str, split: str, classes: Sequence[str],
             if check.box is None:
                 report.degenerate.append(xml_name)
                 continue
+            if check.note == PARTLY_OUTSIDE_BOX:
+                report.clipped.append(xml_name)
             x1, y1, x2, y2 = check.box
             bbox = [x1, y1, x2 - x1, y2 - y1]
             coco['annotations'].append(dict(

@@ -60,6 +60,17 @@ def test_box_is_clipped_to_the_image():
     assert check.box == [0.0, 0.0, 40.0, 30.0] and check.note == ac.PARTLY_OUTSIDE_BOX
 
 
+def test_clipped_boxes_are_counted(tmp_path):
+    root = make_voc(tmp_path, {'a': [('cat', (0, -5, 50, 31), 0), ('cat', (1, 1, 10, 10), 0)],
+                               'b': [('cat', (30, 20, 41, 30), 0)]})
+    coco, report = convert_split(str(root), 'train', ['cat'])
+    assert [a['bbox'] for a in coco['annotations']] == [
+        [0.0, 0.0, 40.0, 30.0], [0.0, 0.0, 10.0, 10.0], [29.0, 19.0, 11.0, 11.0]]
+    assert report.clipped == ['a.xml', 'b.xml']
+    assert report.summary('train') == (
+        'train: 2 images, 3 boxes, clipped 2 boxes partly outside their image (a.xml, b.xml)')
+
+
 @pytest.mark.parametrize('box, kind', [
     ((5, 5, 5, 9), ac.NON_POSITIVE_BOX), ((5, 5, 9, 5), ac.NON_POSITIVE_BOX),
     ((9, 5, 5, 9), ac.NON_POSITIVE_BOX), ((45, 5, 50, 9), ac.OUTSIDE_BOX),
