@@ -186,7 +186,10 @@ class DataStream:
             worker_rng=None if self.worker_rng is None else list(self.worker_rng))
 
     def close(self) -> None:
-        """Stops the workers now (dropping the last reference to their iterator):
-        left to the garbage collector, PyTorch's iterator can be finalised after
-        its queues and then waits 5 s per worker."""
+        """Stops the workers of the loader this stream built, now (dropping the
+        last reference to their iterator): left to the garbage collector,
+        PyTorch's iterator can be finalised after its queues and then waits 5 s
+        per worker. Without a resumable sampler the stream reads the Runner's
+        own loader, whose persistent workers that loader keeps (as under
+        MMEngine's loop)."""
         self._batches = self.source = None
