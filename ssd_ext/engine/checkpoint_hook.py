@@ -21,9 +21,10 @@ stay valid:
    run instead of leaking a file; stale partial files are removed at start.
 
 Best checkpoints (``save_best``) go through the same backend, so they are
-written atomically too. MMEngine still deletes the previous best file before
-writing the new one, so a kill between the two can lose the best checkpoint
-(never the resume checkpoint).
+written atomically too. MMEngine deletes the previous best file before writing
+the new one; here that deletion only sets the file aside
+(:meth:`AtomicLocalBackend.removals_set_aside`) until the new one is written,
+and the next run puts back a file a kill left aside.
 
 Only local paths are handled this way: for remote storage (``s3://``,
 ``petrel://``...), or with ``backend_args``/``file_client_args`` of another
@@ -38,7 +39,8 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
-from ssd_ext.engine.atomic_backend import BACKEND_NAME, AtomicLocalBackend
+from ssd_ext.engine.atomic_backend import (BACKEND_NAME, AtomicLocalBackend,
+                                           restore_set_aside)
 from ssd_ext.engine.atomic_io import remove_stale_partials
 from ssd_ext.registry import HOOKS
 from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
@@ -102,6 +104,9 @@ class AtomicCheckpointHook(CheckpointHook):
                 for path in remove_stale_partials(directory):
                     runner.logger.info(f'Removed a partial file left by an '
                                        f'interrupted save: {path}')
+            for path in restore_set_aside(self.out_dir):
+                runner.logger.warning(f'Put back {path}: the run that was to replace '
+                                      f'it stopped before the new file was written')
         self.remove_checkpoints(runner, excess + pending)
 
     def select_atomic_backend(self) -> bool:
@@ -166,7 +171,8 @@ class AtomicCheckpointHook(CheckpointHook):
         last, self.last_ckpt = self.last_ckpt, None
         before = best_record(runner)
         try:
-            super().after_val_epoch(runner, metrics)
+            with self.file_backend.removals_set_aside():
+                super().after_val_epoch(runner, metrics)
         finally:
             self.last_ckpt = last
         if last is not None and best_record(runner) != before:

@@ -1,10 +1,14 @@
-"""AtomicCheckpointHook: atomic best checkpoints, and the checkpoint that
-last_checkpoint names is never deleted."""
+"""AtomicCheckpointHook: atomic best checkpoints, the previous best kept until
+the new one is written, and the checkpoint that last_checkpoint names is never
+deleted."""
+import os
 from typing import List
+
+import pytest
 
 from mmengine.fileio import LocalBackend
 
-from ssd_ext.engine.atomic_backend import AtomicLocalBackend
+from ssd_ext.engine.atomic_backend import AtomicLocalBackend, set_aside_path
 from ssd_ext.engine.atomic_io import atomic_torch_save, atomic_write, is_partial_name
 from ssd_ext.engine.checkpoint_hook import AtomicCheckpointHook
 from ssd_ext.utils.checkpoint import safe_load
@@ -40,6 +44,38 @@ def test_best_checkpoints_are_written_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
         'best_acc_iter_2.pth', 'iter_2.pth']
     assert not [p for p in tmp_path.iterdir() if is_partial_name(p.name)]
+
+
+def test_previous_best_survives_a_failed_save_of_the_new_one(tmp_path, monkeypatch):
+    runner = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=2,
+                        save_best='acc', rule='greater')
+    runner.train()
+    hook = _hook(runner)
+    hook.after_val_epoch(runner, {'acc': 0.5})
+    best = tmp_path / 'best_acc_iter_2.pth'
+    monkeypatch.setattr(runner, 'save_checkpoint',
+                        lambda *a, **k: (_ for _ in ()).throw(OSError('disk full')))
+    with pytest.raises(OSError, match='disk full'):
+        hook.after_val_epoch(runner, {'acc': 0.7})
+    # MMEngine removed the old best before the save; it is back, whole.
+    assert safe_load(best)['meta']['iter'] == 2
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
+        'best_acc_iter_2.pth', 'iter_2.pth']
+
+
+def test_a_best_checkpoint_a_kill_left_aside_is_put_back(tmp_path):
+    runner = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=2,
+                        save_best='acc', rule='greater')
+    runner.train()
+    _hook(runner).after_val_epoch(runner, {'acc': 0.5})
+    best = tmp_path / 'best_acc_iter_2.pth'
+    os.replace(best, set_aside_path(best))  # killed after MMEngine's removal
+    resumed = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=3,
+                         save_best='acc', rule='greater',
+                         resume_from=str(tmp_path / 'iter_2.pth'))
+    resumed.train()
+    assert safe_load(best)['meta']['iter'] == 2
+    assert not os.path.exists(set_aside_path(best))
 
 
 def test_checkpoint_named_by_last_checkpoint_is_never_deleted(tmp_path):
