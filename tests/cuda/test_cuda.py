@@ -6,7 +6,8 @@
   and the next step is the unfused update;
 - SSD300's detections on the GPU are the CPU's (same weights, same inputs);
 - the loop-free NMS on CUDA keeps what mmcv's CUDA NMS keeps;
-- ``tools/analysis/benchmark.py --device cuda`` runs;
+- ``tools/analysis/benchmark.py --device cuda --amp --channels-last`` infers and
+  trains and counts the training FLOPs;
 - ``tools/train.py --amp`` trains SSD300 on real images with finite losses.
 
 TF32 is turned off throughout, so that GPU and CPU compute the same float32
@@ -232,16 +233,22 @@ def test_cuda_form_of_the_comparison_on_cuda(repo_root):
 
 
 # ---------------------------------------------------------------- tools
-def test_benchmark_infers_on_cuda(repo_root):
+def test_benchmark_infers_and_trains_on_cuda(repo_root):
+    """The GPU paths of benchmark.py: CUDA autocast, channels_last, synchronised
+    timing and the MFU against a given peak."""
     proc = subprocess.run(
         [sys.executable, str(repo_root / 'tools/analysis/benchmark.py'),
-         str(repo_root / 'configs/ssd300.py'), '--device', 'cuda', '--parts', 'infer',
+         str(repo_root / 'configs/ssd300.py'), '--device', 'cuda', '--parts', 'infer,train',
+         '--amp', '--channels-last', '--peak-tflops', '989',
          '--iters', '1', '--warmup', '1', '--batch', '2'],
         cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert 'device=cuda' in proc.stdout
-    assert any(line.startswith('infer ') for line in proc.stdout.splitlines()), proc.stdout
+    assert 'device=cuda' in proc.stdout and '(autocast: float16)' in proc.stdout
+    assert 'channels_last=True' in proc.stdout
+    checks = module_at(repo_root, 'tests/tools/test_benchmark.py')
+    checks.check_rows(proc.stdout, ('infer', 'train'))
+    checks.check_train_flops(proc.stdout, peak=989)
 
 
 def test_train_tool_with_amp_trains_ssd300_on_real_images(repo_root, shared_data, tmp_path):

@@ -78,7 +78,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--peak-tflops', type=float, default=None,
                         help="the device's dense peak TFLOP/s, for train's MFU")
     parser.add_argument('--threads', type=int, default=None)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    # Exactly these names: timing synchronises and autocast chooses for 'cuda'
+    # (one GPU, the current one), so 'cuda:1' would time unsynchronised work.
+    parser.add_argument('--device', choices=('cpu', 'cuda'),
+                        default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--images', default=os.path.join(
         os.path.dirname(__file__), '..', '..', '..', 'shared', 'data', 'bccd', 'JPEGImages'),
         help='folder of real images for the data-pipeline benchmark')
