@@ -106,13 +106,17 @@ if ! "$PY" -c "$mmcv_ready" 2>/dev/null; then
     CFLAGS="${CFLAGS:-} -g0" MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
         timed "mmcv build" pip_install --no-build-isolation ${reinstall[@]+"${reinstall[@]}"} mmcv==2.1.0
 fi
+# --use-pep517: with setuptools and wheel importable and no pyproject.toml, pip
+# would run the legacy `setup.py develop`, which setuptools 80 runs as a nested
+# `pip install -e .` with build isolation: offline that fails to fetch setuptools
+# (seen on the GPU machine).
 if [ -n "$WHEELHOUSE" ]; then
-    timed "ssd_ext" pip_install --no-build-isolation -e "$ROOT"
+    timed "ssd_ext" pip_install --no-build-isolation --use-pep517 -e "$ROOT"
     # The test suite needs pytest (onnx/onnxruntime: their tests skip).
     "$PY" -c "import pytest" 2>/dev/null \
         || echo "[bootstrap] no pytest on this machine or in $WHEELHOUSE: the test suite needs it"
 else
-    timed "ssd_ext" pip_install --no-build-isolation -e "${ROOT}[tests]"
+    timed "ssd_ext" pip_install --no-build-isolation --use-pep517 -e "${ROOT}[tests]"
 fi
 # What ssd_ext and its tools import (offline, declared dependencies were not
 # installed, so the check names each).
