@@ -92,7 +92,10 @@ fi
 timed "setuptools" pip_install "setuptools==80.9.0"
 mmcv_ready="import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'"
 if [ "${FORCE_CUDA:-0}" = 1 ]; then
-    mmcv_ready="$mmcv_ready; assert mmcv.ops.get_compiling_cuda_version() != 'not available'"
+    # CUDA ops compiled in = nvcc's device-code section in the extension.
+    # (mmcv.ops.get_compiling_cuda_version() segfaulted on an H200 with torch
+    # 2.11 + CUDA 13, and needs no GPU to be wrong: this reads a file.)
+    mmcv_ready="$mmcv_ready; import mmcv._ext as e; assert b'.nv_fatbin' in open(e.__file__, 'rb').read()"
 fi
 if ! "$PY" -c "$mmcv_ready" 2>/dev/null; then
     reinstall=()

@@ -104,8 +104,9 @@ print("torch", torch.__version__, "CUDA", torch.version.cuda, "cuDNN",
     grep -q '^torch ' "$OUT/machine.txt"
 }
 
-ops_cuda() {  # the CUDA version mmcv's ops were compiled with, or "not available"
-    "$PY" -c 'from mmcv.ops import get_compiling_cuda_version as v; print(v())' 2>/dev/null
+ops_cuda() {  # "yes" when mmcv's ops hold CUDA kernels (as tools/bootstrap.sh checks)
+    "$PY" -c 'import mmcv._ext as e
+print("yes" if b".nv_fatbin" in open(e.__file__, "rb").read() else "no")' 2>/dev/null
 }
 
 s_install() {
@@ -140,7 +141,7 @@ s_install() {
     fi
     note "mmcv ops CUDA: $(ops_cuda)"
     # Keep a wheel built with CUDA ops, for a fresh machine's .wheelhouse.
-    if [ "$(ops_cuda)" != "not available" ] && cache=$("$PY" -m pip cache dir 2>/dev/null); then
+    if [ "$(ops_cuda)" = yes ] && cache=$("$PY" -m pip cache dir 2>/dev/null); then
         find "$cache" -name 'mmcv-2.1.0-*.whl' -newer "$OUT/.install_start" -exec cp {} "$OUT/" \;
     fi
     "$PY" -c 'import ssd_ext, mmdet, mmcv.ops, pytest'
