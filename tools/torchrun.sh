@@ -2,7 +2,7 @@
 # Runs tools/SCRIPT under torchrun; shared by dist_train.sh and dist_test.sh:
 #   tools/torchrun.sh SCRIPT NPROC_PER_NODE [SCRIPT arguments]
 # NPROC_PER_NODE is the number of GPUs per node; on a machine without GPUs they
-# are CPU processes (gloo, see ssd_ext/engine/launch.py).
+# are CPU processes (gloo, see ssd_ext/engine/launch/runner.py).
 # Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1),
 # PYTHON (default: the repo's .venv/bin/python if there is one, else python).
 set -euo pipefail

@@ -9,6 +9,8 @@
 # - BatchNorm after every conv: from random init, plain VGG16 at SGD 1e-3 either
 #   crawls or diverges; BN lets it train at a high lr from the first step.
 # - AdamW with a short warmup and gradient clipping: robust from scratch.
+# - no ImageNet VGG16 (backbone init_cfg=None, Kaiming): a quarter-width VGG has no
+#   pretrained weights, and the first run needs no download.
 _base_ = ['../_base_/models/ssd300.py', '../_base_/default_runtime.py']
 
 input_size = 160
@@ -17,7 +19,7 @@ classes = ('circle', 'square', 'triangle')
 norm_cfg = dict(type='BN')
 channels = (128, 256, 128, 64, 64)
 model = dict(
-    backbone=dict(norm_cfg=norm_cfg, widen_factor=0.25),
+    backbone=dict(norm_cfg=norm_cfg, widen_factor=0.25, init_cfg=None),
     neck=dict(in_channels=channels[:2], out_channels=channels, level_strides=(2, 2, 1),
               level_paddings=(1, 1, 0), norm_cfg=norm_cfg),
     bbox_head=dict(
@@ -45,7 +47,7 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8, num_workers=1, persistent_workers=True,
-    # InfiniteSampler's index stream, resumable mid-stream (ssd_ext/engine/sampler.py)
+    # InfiniteSampler's index stream, resumable mid-stream (ssd_ext/engine/resume/sampler.py)
     sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     dataset=dict(type='CheckedCocoDataset', data_root=data_root,
                  metainfo=dict(classes=classes),
@@ -64,7 +66,7 @@ val_evaluator = dict(type='CheckedCocoMetric', ann_file=data_root + 'annotations
 test_evaluator = val_evaluator
 
 max_iters = 800
-# Resumes exactly without re-loading past batches (ssd_ext/engine/train_loop.py)
+# Resumes exactly without re-loading past batches (ssd_ext/engine/resume/train_loop.py)
 train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters)
 val_cfg = dict(type='ValLoop')

@@ -1,24 +1,33 @@
-from ssd_ext.engine.amp_optim_wrapper import SkipSafeAmpOptimWrapper
-from ssd_ext.engine.atomic_backend import AtomicLocalBackend
-from ssd_ext.engine.atomic_io import (atomic_open, atomic_torch_save, atomic_write,
-                                      remove_stale_partials)
-from ssd_ext.engine.channels_last import ChannelsLastHook
-from ssd_ext.engine.checkpoint_hook import AtomicCheckpointHook
-from ssd_ext.engine.checkpoint_types_hook import AllowCheckpointTypesHook
-from ssd_ext.engine.compile import CompileForTestHook, compile_network
+"""How training runs, one subpackage per concern.
+
+``checkpoint`` (saves that survive a kill), ``resume`` (exact resume),
+``nonfinite`` (the NaN/inf guard), ``speed`` (precision, memory format,
+compilation) and ``launch`` (the Runner of ``tools/``, not imported here);
+``data_checks_hook`` checks that the datasets and the model agree. Importing
+this package registers every hook, loop, sampler, optim wrapper and file backend
+below in MMDetection's registries.
+"""
+from ssd_ext.engine.checkpoint import (AllowCheckpointTypesHook, AtomicCheckpointHook,
+                                       AtomicLocalBackend, atomic_open, atomic_torch_save,
+                                       atomic_write, remove_stale_partials)
 from ssd_ext.engine.data_checks_hook import DatasetModelConsistencyHook
-from ssd_ext.engine.nonfinite_loss_hook import NonFiniteLossHook
-from ssd_ext.engine.optim_wrapper import CPUAutocastOptimWrapper
-from ssd_ext.engine.rng_state import get_rng_state, set_rng_state
-from ssd_ext.engine.sampler import ResumableInfiniteSampler
-from ssd_ext.engine.train_loop import FastResumeIterBasedTrainLoop
+from ssd_ext.engine.nonfinite import NonFiniteLossHook
+from ssd_ext.engine.resume import (FastResumeIterBasedTrainLoop, ResumableInfiniteSampler,
+                                   get_rng_state, set_rng_state)
+from ssd_ext.engine.speed import (ChannelsLastHook, CompileForTestHook, CPUAutocastOptimWrapper,
+                                  SkipSafeAmpOptimWrapper, compile_network)
 
 __all__ = [
-    'AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'AtomicLocalBackend',
-    'ChannelsLastHook', 'CompileForTestHook',
-    'CPUAutocastOptimWrapper', 'DatasetModelConsistencyHook', 'FastResumeIterBasedTrainLoop',
-    'NonFiniteLossHook', 'ResumableInfiniteSampler',
-    'SkipSafeAmpOptimWrapper', 'atomic_open',
-    'atomic_torch_save', 'atomic_write', 'compile_network', 'get_rng_state',
-    'remove_stale_partials', 'set_rng_state'
+    # checkpoint
+    'AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_open',
+    'atomic_torch_save', 'atomic_write', 'remove_stale_partials',
+    # data_checks_hook
+    'DatasetModelConsistencyHook',
+    # nonfinite
+    'NonFiniteLossHook',
+    # resume
+    'FastResumeIterBasedTrainLoop', 'ResumableInfiniteSampler', 'get_rng_state', 'set_rng_state',
+    # speed
+    'ChannelsLastHook', 'CompileForTestHook', 'CPUAutocastOptimWrapper', 'SkipSafeAmpOptimWrapper',
+    'compile_network'
 ]

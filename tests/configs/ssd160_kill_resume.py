@@ -1,6 +1,6 @@
 # configs/quickstart/ssd160_shapes.py cut to 6 iterations with kill points, for
-# tests/engine/test_kill_and_resume.py. Run from a folder holding data/shapes/
-# (16 train, 4 val synthetic images) with tests/engine on PYTHONPATH (for
+# tests/engine/resume/test_kill_and_resume.py. Run from a folder holding data/shapes/
+# (16 train, 4 val synthetic images) with tests/engine/resume on PYTHONPATH (for
 # kill_points). What differs from the base:
 # - a train dataset that logs every sample it loads, one worker;
 # - checkpoints every 3 iterations through the kill-point backend, only one kept

@@ -7,7 +7,7 @@ The config's own train loader (dataset, pipeline, sampler, batch size) is built 
 the Runner builds it and drained with no model attached, so the figure is the
 most the loader can feed a training step. With 0 workers it is the cost of one
 core. ``auto`` is what ``num_workers='auto'`` gives on this machine
-(``ssd_ext/engine/loader_workers.py``). MMDetection's
+(``ssd_ext/engine/launch/loader_workers.py``). MMDetection's
 ``analysis_tools/benchmark.py --task dataloader`` measures the same thing.
 """
 import argparse
@@ -20,9 +20,9 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import ssd_ext  # noqa: F401  (registers modules)
-from ssd_ext.engine.loader_workers import (AUTO, auto_num_workers, available_cpus,
-                                           cpus_per_process, processes_per_node)
-from ssd_ext.engine.precision import machine_description
+from ssd_ext.engine.launch.loader_workers import (AUTO, auto_num_workers, available_cpus,
+                                                  cpus_per_process, processes_per_node)
+from ssd_ext.engine.speed.precision import machine_description
 
 
 def parse_args() -> argparse.Namespace:

@@ -30,14 +30,14 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=4,
     # Sized to the machine by ssd_ext's tools/train.py and tools/test.py when they
-    # build the Runner (ssd_ext/engine/loader_workers.py; other launchers: set a
+    # build the Runner (ssd_ext/engine/launch/loader_workers.py; other launchers: set a
     # number): MMDetection's 2 workers per GPU cannot keep up with SSD on a GPU.
     num_workers='auto',
     persistent_workers=True,
     # Infinite sampler: MMEngine's iteration loop sleeps 2 s whenever a finite
     # sampler's pass over the data ends. ResumableInfiniteSampler draws the same
     # indices as MMEngine's InfiniteSampler and lets FastResumeIterBasedTrainLoop
-    # start it mid-stream on resume (ssd_ext/engine/sampler.py).
+    # start it mid-stream on resume (ssd_ext/engine/resume/sampler.py).
     sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     batch_sampler=None,
     dataset=dict(

@@ -2,7 +2,7 @@
 # lr 1e-3 for 160k, 1e-4 for 40k, 1e-5 for 40k.
 max_iters = 240000
 # IterBasedTrainLoop that resumes exactly (same samples, same augmentation draws)
-# without re-loading past batches (ssd_ext/engine/train_loop.py).
+# without re-loading past batches (ssd_ext/engine/resume/train_loop.py).
 train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters,
                  val_interval=10000)
 val_cfg = dict(type='ValLoop')
