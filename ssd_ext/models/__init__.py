@@ -9,13 +9,16 @@
   (``candidates.py``, shared with the ONNX export), the batched NMS of the GPU
   path (``batched_nms.py``) and the head (:class:`MultiBoxHead`,
   ``multibox_head.py``)
-- ``weight_conversion.py``: MMDetection SSD and ImageNet VGG16 weights to
-  ssd_ext's layout (``tools/model_converters/``)
+- ``pretrained/``: the ``StrictPretrained`` weight initialiser (strict,
+  weights-only, checksummed, offline) and ImageNet VGG16 files to the backbone
+- ``weight_conversion.py``: MMDetection SSD checkpoints to ssd_ext's layout
+  (``tools/model_converters/``)
 """
 from ssd_ext.models.anchors.prior_box import PriorBoxGenerator, caffe_prior_sizes
 from ssd_ext.models.backbones.vgg16 import VGG16ReducedFC
 from ssd_ext.models.box_head.multibox_head import MultiBoxHead
 from ssd_ext.models.necks.ssd_neck import L2Norm, SSDExtraLayers
+from ssd_ext.models.pretrained import StrictPretrained
 
 __all__ = ['PriorBoxGenerator', 'caffe_prior_sizes', 'VGG16ReducedFC', 'MultiBoxHead',
-           'L2Norm', 'SSDExtraLayers']
+           'L2Norm', 'SSDExtraLayers', 'StrictPretrained']

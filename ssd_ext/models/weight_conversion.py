@@ -1,19 +1,11 @@
-"""State-dict conversions from other SSD and VGG16 layouts to ssd_ext's.
-
-Without norm layers, ssd_ext's ``VGG16ReducedFC.features`` uses the same layer
-indices as MMDetection's ``SSDVGG`` and ssd.pytorch's ``vgg16_reducedfc``
-(conv4_3 ReLU at 22, pool5 at 30, fc6 at 31, fc7 at 33), so most keys map one
-to one.
+"""MMDetection's SSD checkpoints in ssd_ext's layout, and the state dict inside
+a loaded checkpoint. (ImageNet VGG16 files: ``pretrained/vgg16_conversion.py``.)
 """
 import re
 from typing import Dict
 
 import torch
 from torch import Tensor
-
-# torchvision vgg16().features indices of the 13 convs; ours are the same.
-VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
-FC6_INDEX, FC7_INDEX = 31, 33
 
 
 def mmdet_ssd_to_ssd_ext(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -34,58 +26,6 @@ def mmdet_ssd_to_ssd_ext(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
         if not new.startswith(('backbone.features.', 'neck.', 'bbox_head.')):
             raise KeyError(f'unexpected key {key!r} in an MMDetection SSD checkpoint')
         out[new] = value
-    return out
-
-
-def vgg16_to_backbone(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """ImageNet VGG16 weights -> ``VGG16ReducedFC`` state dict (``features.*`` keys).
-
-    Accepts torchvision's ``vgg16`` layout (``features.N`` convs and the
-    ``classifier`` fc layers) and the Caffe ``vgg16_reducedfc`` layout
-    (``N.weight`` keys, fc6/fc7 already reduced). torchvision's fc6/fc7 are
-    reduced as in the paper (Sec. 3, "subsample parameters from fc6 and fc7"):
-    fc6's 4096 x (512*7*7) weights become a 3x3 conv by keeping every 4th output
-    channel and every 3rd spatial tap, which the dilated conv then spreads back
-    over the receptive field; fc7 keeps every 4th input and output channel.
-    """
-    if any(k.startswith('classifier.') for k in state_dict):
-        return _torchvision_vgg16(state_dict)
-    if f'{FC6_INDEX}.weight' in state_dict:
-        needed = [f'{i}.{kind}' for i in (*VGG16_CONV_INDICES, FC6_INDEX, FC7_INDEX)
-                  for kind in ('weight', 'bias')]
-        missing = [k for k in needed if k not in state_dict]
-        if missing:
-            raise KeyError(f'vgg16_reducedfc state dict lacks {missing}')
-        return {f'features.{k}': v for k, v in state_dict.items()}
-    raise KeyError('not a VGG16 state dict: expected torchvision keys '
-                   "('features.0.weight', 'classifier.0.weight', ...) or Caffe "
-                   f"vgg16_reducedfc keys ('0.weight', ..., '{FC6_INDEX}.weight'); "
-                   f'got {sorted(state_dict)[:5]}...')
-
-
-def _torchvision_vgg16(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """torchvision ``vgg16`` keys -> ``features.*``, fc6/fc7 reduced (see
-    :func:`vgg16_to_backbone`)."""
-    out = {}
-    for i in VGG16_CONV_INDICES:
-        for kind in ('weight', 'bias'):
-            key = f'features.{i}.{kind}'
-            if key not in sd:
-                raise KeyError(f'VGG16 state dict lacks {key!r}')
-            out[key] = sd[key]
-    fc6 = sd['classifier.0.weight']
-    if fc6.shape != (4096, 512 * 7 * 7):
-        raise ValueError(f'classifier.0.weight has shape {tuple(fc6.shape)}, '
-                         f'expected (4096, 25088) for VGG16')
-    if sd['classifier.3.weight'].shape != (4096, 4096):
-        raise ValueError(f"classifier.3.weight has shape "
-                         f"{tuple(sd['classifier.3.weight'].shape)}, expected (4096, 4096)")
-    fc6 = fc6.view(4096, 512, 7, 7)[::4, :, ::3, ::3]
-    out[f'features.{FC6_INDEX}.weight'] = fc6.contiguous()
-    out[f'features.{FC6_INDEX}.bias'] = sd['classifier.0.bias'][::4].clone()
-    fc7 = sd['classifier.3.weight'][::4, ::4]
-    out[f'features.{FC7_INDEX}.weight'] = fc7.reshape(1024, 1024, 1, 1).contiguous()
-    out[f'features.{FC7_INDEX}.bias'] = sd['classifier.3.bias'][::4].clone()
     return out
 
 

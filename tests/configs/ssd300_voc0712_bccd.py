@@ -4,7 +4,8 @@
 #   data/VOCdevkit/VOC2012 -> BCCD's images with another trainval split
 # so the base config's relative data_root finds them. What differs from the base:
 # - BCCD's three classes;
-# - VGG and extra layers at a quarter of the channels, so that training and three
+# - VGG and extra layers at a quarter of the channels, from random weights
+#   (init_cfg=None: no ImageNet file at a quarter width), so that training and three
 #   evaluations of the 72 test images fit the test's time on 2 CPU cores (the
 #   SSD300 prior layout and the VOC scales stay);
 # - a few iterations, one validation at the end, no data workers, batch 1 for
@@ -15,7 +16,7 @@ _base_ = '../../configs/ssd300_voc0712.py'
 classes = ('RBC', 'WBC', 'Platelets')
 channels = (128, 256, 128, 64, 64, 64)
 model = dict(
-    backbone=dict(widen_factor=0.25),
+    backbone=dict(widen_factor=0.25, init_cfg=None),
     neck=dict(in_channels=channels[:2], out_channels=channels),
     bbox_head=dict(num_classes=len(classes), in_channels=channels))
 

@@ -61,7 +61,9 @@ def build_ssd300(repo_root, cls_weight_scale: float = 1.0):
     (where exactly tied scores would make the choice among boxes arbitrary)."""
     init_default_scope('mmdet')
     torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(str(repo_root / 'configs/ssd300.py')).model)
+    cfg = Config.fromfile(str(repo_root / 'configs/ssd300.py'))
+    cfg.model.backbone.init_cfg = None  # seeded random weights, no ImageNet file
+    model = MODELS.build(cfg.model)
     model.init_weights()
     with torch.no_grad():
         for conv in model.bbox_head.cls_convs:
@@ -262,6 +264,7 @@ def test_train_tool_with_amp_trains_ssd300_on_real_images(repo_root, shared_data
          f'train_dataloader.dataset.data_root={coco}/',
          f'val_dataloader.dataset.data_root={coco}/',
          f'val_evaluator.ann_file={coco}/annotations/instances_val2017.json',
+         'model.backbone.init_cfg=None',  # from random weights: no ImageNet file here
          'train_dataloader.batch_size=8', 'train_cfg.max_iters=12',
          'train_cfg.val_interval=1000', 'default_hooks.logger.interval=4',
          'default_hooks.checkpoint.interval=12'],

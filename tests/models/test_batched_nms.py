@@ -169,6 +169,7 @@ def ssd300(repo_root):
     init_default_scope('mmdet')  # module fixtures run before conftest's autouse one
     torch.manual_seed(0)
     cfg = Config.fromfile(str(repo_root / 'configs/ssd300.py'))
+    cfg.model.backbone.init_cfg = None  # seeded random weights, no ImageNet file
     model = MODELS.build(cfg.model)
     model.init_weights()
     return model.eval()

@@ -1,9 +1,10 @@
-"""Weight conversion (``ssd_ext/models/weight_conversion.py``) and its CLIs.
+"""The weight converter CLIs (``tools/model_converters/``).
 
 Nothing can be downloaded, so every source checkpoint is made here with random
-values: a torchvision ``vgg16`` state dict (built by key and shape, without
-torchvision), a Caffe ``vgg16_reducedfc`` one and MMDetection's own SSD300/512.
-Values are compared exactly: the conversions only copy and subsample.
+values in its real layout: torchvision's VGG16 (``tests/models/pretrained/
+vgg16_files.py``, where the conversion itself is tested) and MMDetection's own
+SSD300/512. The MMDetection conversion only copies, so values are compared
+exactly.
 """
 import re
 import subprocess
@@ -17,41 +18,14 @@ from mmengine.config import Config
 from torch import Tensor, nn
 
 from ssd_ext.models.backbones.vgg16 import VGG16ReducedFC
-from ssd_ext.models.weight_conversion import (mmdet_ssd_to_ssd_ext, unwrap_state_dict,
-                                              vgg16_to_backbone)
+from ssd_ext.models.pretrained.checksum import sha256_of, sidecar_path
+from ssd_ext.models.pretrained.vgg16_conversion import convert_vgg16
+from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext, unwrap_state_dict
 
-# torchvision vgg16().features: (index, in_channels, out_channels) of the 13 convs
-# (each followed by its ReLU) and the indices of the 2x2 max pools.
-VGG16_CONVS = ((0, 3, 64), (2, 64, 64), (5, 64, 128), (7, 128, 128),
-               (10, 128, 256), (12, 256, 256), (14, 256, 256),
-               (17, 256, 512), (19, 512, 512), (21, 512, 512),
-               (24, 512, 512), (26, 512, 512), (28, 512, 512))
-VGG16_POOLS = (4, 9, 16, 23)
-CONV4_3_RELU = 22
+vgg16_files = load_script(REPO_ROOT / 'tests' / 'models' / 'pretrained' / 'vgg16_files.py')
 CONFIGS = {300: 'configs/ssd300.py', 512: 'configs/ssd512.py'}
 MMDET_TOOL = 'tools/model_converters/mmdet_to_ssd_ext.py'
 VGG_TOOL = 'tools/model_converters/vgg16_to_ssd_ext.py'
-
-
-def torchvision_vgg16_state_dict(seed: int = 0) -> Dict[str, Tensor]:
-    """Random weights in torchvision's ``vgg16`` layout (keys, shapes, order).
-
-    Conv weights are He-scaled so activations stay finite through conv4_3.
-    """
-    g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for i, cin, cout in VGG16_CONVS:
-        sd[f'features.{i}.weight'] = torch.randn(cout, cin, 3, 3, generator=g) * (2 / (9 * cin)) ** 0.5
-        sd[f'features.{i}.bias'] = torch.randn(cout, generator=g) * 0.1
-    for i, (cout, cin) in zip((0, 3, 6), ((4096, 512 * 7 * 7), (4096, 4096), (1000, 4096))):
-        sd[f'classifier.{i}.weight'] = torch.randn(cout, cin, generator=g)
-        sd[f'classifier.{i}.bias'] = torch.randn(cout, generator=g)
-    return sd
-
-
-@pytest.fixture(scope='module')
-def tv_vgg16() -> Dict[str, Tensor]:
-    return torchvision_vgg16_state_dict()
 
 
 def run_tool(repo_root, tool, *args, cwd):
@@ -64,133 +38,56 @@ def run_tool(repo_root, tool, *args, cwd):
 
 # --------------------------------------------------------------------------- VGG16
 
-def test_torchvision_vgg16_exact_values(tv_vgg16):
-    converted = vgg16_to_backbone(tv_vgg16)
-    backbone = VGG16ReducedFC()
-    result = backbone.load_state_dict(converted, strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
-    assert set(converted) == set(backbone.state_dict())
-
-    for i, _, _ in VGG16_CONVS:
-        for kind in ('weight', 'bias'):
-            key = f'features.{i}.{kind}'
-            assert torch.equal(converted[key], tv_vgg16[key]), key
-            assert torch.equal(backbone.state_dict()[key], tv_vgg16[key]), key
-
-    fc6_w = tv_vgg16['classifier.0.weight'].view(4096, 512, 7, 7)[::4, :, ::3, ::3]
-    fc6_b = tv_vgg16['classifier.0.bias'][::4]
-    fc7_w = tv_vgg16['classifier.3.weight'][::4, ::4].reshape(1024, 1024, 1, 1)
-    fc7_b = tv_vgg16['classifier.3.bias'][::4]
-    state = backbone.state_dict()
-    assert state['features.31.weight'].shape == (1024, 512, 3, 3)
-    assert state['features.33.weight'].shape == (1024, 1024, 1, 1)
-    for key, expected in (('features.31.weight', fc6_w), ('features.31.bias', fc6_b),
-                          ('features.33.weight', fc7_w), ('features.33.bias', fc7_b)):
-        assert torch.equal(converted[key], expected), key
-        assert torch.equal(state[key], expected), key
-    # spot checks by hand, independent of slicing: fc6 output 4k, tap (3i, 3j)
-    flat = tv_vgg16['classifier.0.weight']
-    assert converted['features.31.weight'][5, 7, 2, 1] == flat[20, 7 * 49 + 6 * 7 + 3]
-    assert converted['features.33.weight'][3, 9, 0, 0] == tv_vgg16['classifier.3.weight'][12, 36]
-    # classifier.6 (the 1000-way ImageNet layer) is dropped
-    assert not any('classifier' in k for k in converted)
-
-
-def test_torchvision_vgg16_conv4_3_matches_plain_vgg(tv_vgg16):
-    """The converted backbone's conv4_3 equals torchvision's features[:23] output,
-    which proves the layer indices line up (not just the key names)."""
-    layers = []
-    convs = {i: (cin, cout) for i, cin, cout in VGG16_CONVS}
-    for i in range(CONV4_3_RELU + 1):
-        if i in convs:
-            layers.append(nn.Conv2d(*convs[i], 3, padding=1))
-        elif i in VGG16_POOLS:
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers.append(nn.ReLU(inplace=True))
-    reference = nn.Sequential(*layers)
-    reference.load_state_dict({f'{i}.{kind}': tv_vgg16[f'features.{i}.{kind}']
-                               for i in convs if i < CONV4_3_RELU
-                               for kind in ('weight', 'bias')}, strict=True)
-
-    backbone = VGG16ReducedFC()
-    backbone.load_state_dict(vgg16_to_backbone(tv_vgg16), strict=True)
-    backbone.eval(), reference.eval()
-    x = torch.randn(2, 3, 64, 48, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        conv4_3, fc7 = backbone(x)
-        expected = reference(x)
-    assert conv4_3.shape == (2, 512, 8, 6)
-    assert fc7.shape == (2, 1024, 4, 3)
-    assert expected.abs().max() > 0  # not a degenerate all-zero comparison
-    torch.testing.assert_close(conv4_3, expected, rtol=0, atol=0)
-
-
-def test_caffe_vgg16_reducedfc_round_trip():
-    torch.manual_seed(2)
-    source = VGG16ReducedFC()
-    source.init_weights()
-    caffe = {k[len('features.'):]: v.clone() for k, v in source.state_dict().items()}
-    assert '31.weight' in caffe and caffe['31.weight'].shape == (1024, 512, 3, 3)
-    assert caffe['33.weight'].shape == (1024, 1024, 1, 1)
-
-    converted = vgg16_to_backbone(caffe)
-    assert set(converted) == {f'features.{k}' for k in caffe}
-    target = VGG16ReducedFC()
-    target.load_state_dict(converted, strict=True)
-    for key, value in source.state_dict().items():
-        assert torch.equal(target.state_dict()[key], value), key
-
-
-def test_vgg16_neither_layout_raises():
-    with pytest.raises(KeyError, match=re.escape("'classifier.0.weight'")) as info:
-        vgg16_to_backbone({'conv1.weight': torch.zeros(1), 'conv1.bias': torch.zeros(1)})
-    message = str(info.value)
-    assert 'not a VGG16 state dict' in message
-    assert "'31.weight'" in message and "'features.0.weight'" in message
-    assert 'conv1.weight' in message  # shows what it got
-
-
-def test_vgg16_wrong_fc6_shape_raises():
-    sd = {f'features.{i}.{kind}': torch.zeros(1)
-          for i, _, _ in VGG16_CONVS for kind in ('weight', 'bias')}
-    sd.update({'classifier.0.weight': torch.zeros(4096, 512 * 3 * 3),
-               'classifier.0.bias': torch.zeros(4096),
-               'classifier.3.weight': torch.zeros(4096, 4096),
-               'classifier.3.bias': torch.zeros(4096)})
-    with pytest.raises(ValueError, match=re.escape('classifier.0.weight')):
-        vgg16_to_backbone(sd)
-
-
-def test_vgg16_missing_conv_raises(tv_vgg16):
-    sd = dict(tv_vgg16)
-    del sd['features.19.bias']
-    with pytest.raises(KeyError, match=re.escape("'features.19.bias'")):
-        vgg16_to_backbone(sd)
-
-
-def test_vgg16_cli_output_is_a_pretrained_init(tv_vgg16, tmp_path, repo_root):
+def test_vgg16_cli_output_loads_strictly_and_checked(tmp_path, repo_root):
+    """torchvision's V1 file, named as published (hash prefix): checked, folded,
+    saved with its .sha256, and StrictPretrained loads every tensor from it."""
     from mmdet.registry import MODELS
-    src, dst = tmp_path / 'vgg16_tv.pth', tmp_path / 'out' / 'vgg16_ssd.pth'
-    dst.parent.mkdir()
-    torch.save(tv_vgg16, src)  # torchvision saves a bare state dict
+    sd = vgg16_files.torchvision_v1()
+    src = vgg16_files.save_hub_named(sd, tmp_path, 'vgg16')  # torchvision: a bare state dict
+    dst = tmp_path / 'out' / 'vgg16_ssd.pth'
     out = run_tool(repo_root, VGG_TOOL, src, dst, cwd=tmp_path)
+    assert 'matches the hash prefix in its file name' in out
+    assert 'identified: torchvision VGG16 IMAGENET1K_V1' in out
+    assert 'conv1_1: folded the input convention in' in out
     assert 'wrote 30 tensors' in out
 
     ckpt = torch.load(dst, map_location='cpu', weights_only=True)
-    assert set(ckpt) == {'state_dict'}
-    expected = vgg16_to_backbone(tv_vgg16)
-    assert set(ckpt['state_dict']) == set(expected)
+    assert set(ckpt) == {'state_dict', 'meta'}
+    assert ckpt['meta']['converted_from'] == src.name
+    digest = sha256_of(dst)
+    assert sidecar_path(dst).read_text() == f'{digest}  {dst.name}\n'
+    assert digest in out
 
+    expected, _ = convert_vgg16(sd)
     backbone = MODELS.build(dict(type='VGG16ReducedFC',
-                                 init_cfg=dict(type='Pretrained', checkpoint=str(dst))))
+                                 init_cfg=dict(type='StrictPretrained', checkpoint=str(dst))))
     assert isinstance(backbone, VGG16ReducedFC)
     backbone.init_weights()
-    fc6 = backbone.features[31].weight.detach()
-    assert torch.equal(fc6[1, 2], tv_vgg16['classifier.0.weight'].view(4096, 512, 7, 7)[4, 2, ::3, ::3])
-    # Pretrained loads non-strictly: make sure nothing was silently left at random
-    for key, value in backbone.state_dict().items():
+    state = backbone.state_dict()
+    assert set(state) == set(expected)
+    for key, value in state.items():
         assert torch.equal(value, expected[key]), key
+
+
+def test_vgg16_cli_refuses_a_source_whose_hash_does_not_match(tmp_path, repo_root):
+    src = tmp_path / 'vgg16-397923af.pth'  # torchvision's name, other content
+    torch.save(vgg16_files.torchvision_v1(), src)
+    proc = subprocess.run([sys.executable, str(repo_root / VGG_TOOL), str(src),
+                           str(tmp_path / 'dst.pth')], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'does not match 397923af' in proc.stderr
+    assert not (tmp_path / 'dst.pth').exists()
+
+
+def test_vgg16_cli_initialises_nan_fc_and_says_so(tmp_path, repo_root):
+    src = vgg16_files.save_hub_named(vgg16_files.torchvision_features(), tmp_path,
+                                     'vgg16_features-amdegroot')
+    out = run_tool(repo_root, VGG_TOOL, src, tmp_path / 'dst.pth', '--seed', '7',
+                   cwd=tmp_path)
+    assert 'the classifier is NaN' in out and 'seed 7' in out
+    state = torch.load(tmp_path / 'dst.pth', weights_only=True)['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values())
 
 
 # --------------------------------------------------------------------- MMDetection
@@ -242,10 +139,14 @@ def test_mmdet_cli_ssd300(tmp_path, repo_root):
     size = 300
     ref = randomised_mmdet_ssd(size, seed=3)
     mmdet_state = {k: v.clone() for k, v in ref.state_dict().items()}
-    src, dst = tmp_path / 'mmdet_ssd300.pth', tmp_path / 'ssd_ext_ssd300.pth'
-    torch.save({'state_dict': mmdet_state, 'meta': {}}, src)
+    # named as MMDetection publishes (...-d231a06e.pth): the tool checks the prefix
+    src = vgg16_files.save_hub_named({'state_dict': mmdet_state, 'meta': {}}, tmp_path,
+                                     'ssd300_coco_20210803_015428')
+    dst = tmp_path / 'checkpoints' / 'ssd_ext_ssd300.pth'
     out = run_tool(repo_root, MMDET_TOOL, src, dst, cwd=tmp_path)
+    assert 'matches the hash prefix in its file name' in out
     assert f'wrote {len(mmdet_state)} tensors' in out
+    assert sidecar_path(dst).read_text().split()[0] == sha256_of(dst)
 
     ckpt = torch.load(dst, map_location='cpu', weights_only=True)
     ours = build_ssd_ext(size, repo_root)

@@ -30,12 +30,14 @@ def mmdet_ssd_config(input_size: int = 300) -> Config:
     return cfg
 
 
-def build_mmdet_ssd(input_size: int = 300) -> nn.Module:
+def build_mmdet_ssd(input_size: int = 300, num_classes: int = 80) -> nn.Module:
     """A randomly initialised MMDetection SSD that can run ``predict``."""
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=True)
-    model = MODELS.build(mmdet_ssd_config(input_size).model)
+    cfg = mmdet_ssd_config(input_size)
+    cfg.model.bbox_head.num_classes = num_classes
+    model = MODELS.build(cfg.model)
     model.init_weights()
     model.bbox_head.loss_cls = SoftmaxLossPlaceholder()
     return model

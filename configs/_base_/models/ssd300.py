@@ -1,6 +1,9 @@
 # SSD300 (Liu et al. 2016, Table/Fig. 2): VGG16 reduced-fc, conv4_3 + fc7 + 4 extra
 # levels (38, 19, 10, 5, 3, 1), 4 or 6 priors per cell, COCO scales 0.15-0.9 with
-# conv4_3 at 0.07.
+# conv4_3 at 0.07. VGG16 starts from ImageNet, as every published SSD result
+# does: MMDetection's 'open-mmlab://vgg16_caffe' (fc6/fc7 reduced), loaded by
+# ssd_ext's strict, checksummed, offline StrictPretrained
+# (ssd_ext/models/pretrained/; where to put the file: README, Pretrained weights).
 
 model = dict(
     type='SingleStageDetector',
@@ -8,7 +11,9 @@ model = dict(
         type='DetDataPreprocessor',
         mean=[123.675, 116.28, 103.53], std=[1, 1, 1],
         bgr_to_rgb=True, pad_size_divisor=1),
-    backbone=dict(type='VGG16ReducedFC'),
+    backbone=dict(
+        type='VGG16ReducedFC',
+        init_cfg=dict(type='StrictPretrained', checkpoint='open-mmlab://vgg16_caffe')),
     neck=dict(
         type='SSDExtraLayers',
         in_channels=(512, 1024),

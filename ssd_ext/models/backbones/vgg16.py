@@ -34,8 +34,10 @@ class VGG16ReducedFC(BaseModule):
         widen_factor: Multiplies every layer's channels (rounded, at least 8):
             0.25 costs about 1/16 of the paper's compute, for small CPU jobs
             such as the quickstart; 1 (default) is the paper's VGG16.
-        init_cfg: Typically ``dict(type='Pretrained', checkpoint=PATH)`` with a
-            file from ``tools/model_converters/vgg16_to_ssd_ext.py``.
+        init_cfg: The paper configs give ImageNet VGG16,
+            ``dict(type='StrictPretrained', checkpoint='open-mmlab://vgg16_caffe')``
+            (``ssd_ext/models/pretrained/``); ``None`` is Kaiming init, for
+            training from scratch (with ``norm_cfg``).
 
     Shapes: input [B, 3, H, W]; outputs conv4_3 [B, 512 w, ceil(H/8), ...] and fc7
     [B, 1024 w, ceil(H/16), ...] for ``widen_factor`` w.
