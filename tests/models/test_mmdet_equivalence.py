@@ -114,10 +114,9 @@ def test_same_losses(size, repo_root):
 
 
 BCCD_CLASSES = ('RBC', 'WBC', 'Platelets')
-MEAN = (123.675, 116.28, 103.53)
 
 
-def bccd_batches(bccd: Path, priors, batches: int, batch_size: int, size: int = 300):
+def bccd_batches(bccd: Path, priors, mean, batches: int, batch_size: int, size: int = 300):
     """Real BCCD images and boxes, resized to ``size`` as the test pipeline does
     and normalised as the data preprocessor does (RGB minus the mean), float64:
     [(inputs [B, 3, size, size], data samples)]."""
@@ -130,7 +129,7 @@ def bccd_batches(bccd: Path, priors, batches: int, batch_size: int, size: int = 
             h, w = bgr.shape[:2]
             rgb = torch.from_numpy(mmcv.imresize(bgr, (size, size))[..., ::-1].copy())
             images.append(rgb.permute(2, 0, 1).double()
-                          - torch.tensor(MEAN, dtype=torch.float64).view(3, 1, 1))
+                          - torch.tensor(mean, dtype=torch.float64).view(3, 1, 1))
             objects = parse_voc_xml(str(bccd / 'Annotations' / f'{image_id}.xml'))
             scale = torch.tensor([size / w, size / h] * 2)
             boxes = (torch.tensor([o.box for o in objects]) - torch.tensor([1., 1, 0, 0])) * scale
@@ -159,12 +158,14 @@ def test_same_sgd_steps_on_real_bccd_batches(repo_root, shared_data):
         [f.shape[-2:] for f in ours.extract_feat(torch.zeros(1, 3, 300, 300,
                                                              dtype=torch.float64))],
         device='cpu'))
-    batches = bccd_batches(shared_data / 'bccd', priors, steps, batch_size=2)
+    ours_cfg = Config.fromfile(str(repo_root / CONFIGS[300]))
+    batches = bccd_batches(shared_data / 'bccd', priors, ours_cfg.model.data_preprocessor.mean,
+                           steps, batch_size=2)
     assert all(len(ds.gt_instances) >= 5 for _, samples in batches for ds in samples)
 
     wrappers = []
     for model, cfg in ((ref, mmdet_reference.mmdet_ssd_config(300)),
-                       (ours, Config.fromfile(str(repo_root / CONFIGS[300])))):
+                       (ours, ours_cfg)):
         cfg.optim_wrapper.optimizer.lr = lr
         wrappers.append(build_optim_wrapper(model, cfg.optim_wrapper))
     for name, wrapper in zip(('mmdet', 'ssd_ext'), wrappers):

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-import torch
 from torch import Tensor
 
 from ssd_ext.engine import atomic_torch_save, atomic_write

@@ -6,14 +6,13 @@ fetch it, and what it is, so that a missing file can be fetched by hand on a
 machine without network access to the training job.
 """
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict
 
 
 @dataclass(frozen=True)
 class KnownWeights:
     url: str
     description: str
-    sha256: Optional[str] = None  # the full digest, where the publisher gives one
 
     @property
     def filename(self) -> str:

@@ -82,9 +82,9 @@ def not_found_message(name: str, url: Optional[str], looked_in: List[Path]) -> s
     if url:
         filename = url.rsplit('/', 1)[-1]
         known = KNOWN_WEIGHTS.get(filename)
-        digest = (known.sha256 if known and known.sha256 else
-                  f'begins with {name_hash_prefix(Path(filename))}'
-                  if name_hash_prefix(Path(filename)) else 'not published')
+        # Publishers give the digest's first digits in the name, not the whole.
+        prefix = name_hash_prefix(Path(filename))
+        digest = f'begins with {prefix}' if prefix else 'not published'
         lines += [f'Fetch {url}',
                   f'  (sha256 {digest}; checked when it loads)'
                   + (f'\n  ({known.description})' if known else ''),

@@ -52,8 +52,6 @@ from torch import Tensor, nn
 VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 FC6_INDEX, FC7_INDEX = 31, 33
 CONV1_1 = 'features.0'
-FC_KEYS = tuple(f'features.{i}.{kind}' for i in (FC6_INDEX, FC7_INDEX)
-                for kind in ('weight', 'bias'))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ssd_ext.models.pretrained.vgg16_conversion import (CAFFE_MEAN_INPUT, CAFFE_
                                                         TORCHVISION_V1_INPUT, InputConvention,
                                                         convert_vgg16, identify_vgg16,
                                                         vgg16_to_backbone)
-from vgg16_files import (CONV_INDICES, VGG16_CONVS, caffe_reducedfc, mmcv_vgg16_caffe,
+from vgg16_files import (CONV_INDICES, caffe_reducedfc, mmcv_vgg16_caffe,
                          plain_vgg16_features, torchvision_features, torchvision_v1)
 
 # Divisible by 16, so the backbone's ceil-mode pools and torchvision's floor-mode
