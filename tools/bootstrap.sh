@@ -14,6 +14,9 @@
 #                     installed there is kept.
 #   SSD_EXT_TORCH     torch requirement used when .venv has no torch
 #                     (default torch==2.13.0, the CPU build on this project's machines).
+#   SSD_EXT_EXTRAS    more extras of setup.cfg to install beside tests, comma
+#                     separated (SSD_EXT_EXTRAS=deploy: OpenVINO and NNCF for
+#                     tools/deployment/deploy.py; CI installs it).
 #   FORCE_CUDA=1      build mmcv's CUDA ops too (needs nvcc and a CUDA torch;
 #                     TORCH_CUDA_ARCH_LIST=9.0 builds for one architecture only).
 #
@@ -32,7 +35,8 @@ PY="$VENV/bin/python"
 STAMP="$VENV/.ssd_ext_installed"
 # FORCE_CUDA is part of the stamp: asking for CUDA ops after a CPU-only
 # install must reach the mmcv check below.
-want=$( (cat "$ROOT/setup.cfg" "$ROOT/tools/bootstrap.sh"; echo "FORCE_CUDA=${FORCE_CUDA:-0}") \
+want=$( (cat "$ROOT/setup.cfg" "$ROOT/tools/bootstrap.sh"; echo "FORCE_CUDA=${FORCE_CUDA:-0}"
+          echo "SSD_EXT_EXTRAS=${SSD_EXT_EXTRAS:-}") \
     | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     exit 0
@@ -119,7 +123,8 @@ if [ -n "$WHEELHOUSE" ]; then
     "$PY" -c "import pytest" 2>/dev/null \
         || echo "[bootstrap] no pytest on this machine or in $WHEELHOUSE: the test suite needs it"
 else
-    timed "ssd_ext" pip_install --no-build-isolation --use-pep517 -e "${ROOT}[tests]"
+    timed "ssd_ext" pip_install --no-build-isolation --use-pep517 \
+        -e "${ROOT}[tests${SSD_EXT_EXTRAS:+,$SSD_EXT_EXTRAS}]"
 fi
 # What ssd_ext and its tools import (offline, declared dependencies were not
 # installed, so the check names each).

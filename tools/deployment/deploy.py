@@ -1,0 +1,175 @@
+"""Build deployable engines of a detector and measure each beside PyTorch on
+the same images: accuracy, agreement with PyTorch's detections, and speed.
+
+``python tools/deployment/deploy.py CONFIG CHECKPOINT [--backends B ...]
+[--work-dir work_dirs/deploy] [--calib train|val|test|DIR] [--calib-num 64]
+[--calib-method minmax|entropy|percentile] [--fp32-layers REGEX ...]
+[--threads N] [--batch-size 8] [--speed-batches 1 8] [--repeats 10]
+[--no-speed] [--max-images N] [--check [--max-ap50-drop 1.0]]
+[--cfg-options KEY=VALUE ...]``
+
+Backends (default: every one this machine can build; the others are listed
+as skipped, with what they need):
+
+- ``pytorch``: ``model.predict`` in fp32, the reference of every comparison;
+- ``pytorch-bf16``: bf16 autocast + channels_last + compiled network (native
+  bf16 CPUs: AMX or AVX512-BF16), ``tools/test.py``'s fast CPU path;
+- ``onnxruntime-fp32``, ``onnxruntime-int8``: the whole-detector ONNX export,
+  and its static INT8 quantisation (QDQ, per-channel int8 weights, uint8
+  activations) calibrated on ``--calib-num`` images of ``--calib``;
+- ``openvino-fp32``, ``openvino-int8``: the export on OpenVINO's CPU plugin,
+  and its INT8 by OpenVINO's own post-training quantiser (NNCF) on the same
+  calibration images;
+- ``tensorrt-fp16``, ``tensorrt-int8``: TensorRT on a CUDA GPU (INT8 from a
+  symmetric QDQ model on the same calibration images).
+
+INT8 keeps in fp32 what :mod:`ssd_ext.deployment.engines.int8_scope` lists
+(box decoding, softmax and NMS; L2Norm) and the nodes ``--fp32-layers``
+matches; the table's build report says so.
+
+Each engine runs on the config's test split (``test_dataloader``): AP/AP50 by
+the config's ``test_evaluator`` from its own detections; "same as ref" is the
+export's parity check against PyTorch (boxes within 1e-2 px, scores within
+1e-4, every image); "recall of ref" is the share of PyTorch's detections
+scoring >= 0.3 it finds (same label, IoU >= 0.5), with the largest box and
+score differences of those matches. Speed is the median latency at batch 1
+and throughput at batch 8 on the first images of the split (preprocessing
+excluded, decoding and NMS included), with ``--threads`` threads (default:
+every core) for every backend. The table is printed and written with the
+machine's name to ``WORK_DIR/deploy.json``.
+
+``--check`` exits 1 when an fp32 engine fails the parity check or a
+reduced-precision engine loses more than ``--max-ap50-drop`` AP50 points
+against PyTorch fp32.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+
+
+def parse_args() -> argparse.Namespace:
+    from ssd_ext.deployment.engines.build import BACKENDS
+    parser = argparse.ArgumentParser(description='Build and measure deployment engines')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file (loaded weights-only)')
+    parser.add_argument('--backends', nargs='+', choices=BACKENDS,
+                        help='default: every backend this machine can build')
+    parser.add_argument('--work-dir', default='work_dirs/deploy',
+                        help='where engine files and deploy.json are written')
+    parser.add_argument('--calib', default='train',
+                        help="calibration images: 'train', 'val' or 'test' (the config's "
+                             'split) or a folder of images')
+    parser.add_argument('--calib-num', type=int, default=64,
+                        help='number of calibration images, spread over --calib')
+    parser.add_argument('--calib-method', default='minmax',
+                        choices=['minmax', 'entropy', 'percentile'],
+                        help="ONNX Runtime's activation ranges (NNCF uses its own)")
+    parser.add_argument('--fp32-layers', nargs='+', default=[], metavar='REGEX',
+                        help='network node names (e.g. ^/bbox_head/) kept in fp32 by INT8')
+    parser.add_argument('--threads', type=int, default=os.cpu_count(),
+                        help='threads of every CPU backend, PyTorch included')
+    parser.add_argument('--batch-size', type=int, default=8, help='evaluation batch size')
+    parser.add_argument('--speed-batches', type=int, nargs='+', default=[1, 8])
+    parser.add_argument('--repeats', type=int, default=10, help='timed calls per batch size')
+    parser.add_argument('--no-speed', action='store_true', help='skip the speed columns')
+    parser.add_argument('--max-images', type=int,
+                        help='evaluate on the first N test images only (a quick look)')
+    parser.add_argument('--check', action='store_true',
+                        help='exit 1 on failed parity or a larger AP50 drop')
+    parser.add_argument('--max-ap50-drop', type=float, default=1.0,
+                        help='--check: AP50 points a reduced-precision engine may lose')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, xxx=yyy format')
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            sys.exit(f'error: {what} not found: {path}')
+    import torch
+    from mmengine.config import Config
+
+    from ssd_ext.apis import build_detector
+    from ssd_ext.deployment import load_inputs
+    from ssd_ext.deployment.calibration import (SPLITS, calibration_files,
+                                                calibration_inputs, split_image_files)
+    from ssd_ext.deployment.engines.build import BACKENDS, EngineBuilder, unavailable
+    from ssd_ext.deployment.evaluate import evaluate_engines
+    from ssd_ext.deployment.report import deploy_rows, failed_checks, format_table
+    from ssd_ext.deployment.speed import time_engine
+    from ssd_ext.engine.speed.precision import machine_description
+    from ssd_ext.utils.config import input_size_from_cfg
+
+    if args.calib not in SPLITS and not osp.exists(args.calib):
+        sys.exit(f'error: --calib is neither a split ({", ".join(SPLITS)}) nor a path: '
+                 f'{args.calib}')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    model = build_detector(cfg, args.checkpoint)
+    os.makedirs(args.work_dir, exist_ok=True)
+
+    def calibration():
+        files = calibration_files(cfg, args.calib, args.calib_num)
+        print(f'calibrating on {len(files)} images of {args.calib}')
+        return calibration_inputs(model, files)
+
+    builder = EngineBuilder(model, args.work_dir, input_size_from_cfg(cfg), calibration,
+                            args.threads, args.calib_method, args.fp32_layers,
+                            max(args.speed_batches))
+    wanted = list(args.backends or BACKENDS)
+    if 'pytorch' not in wanted:
+        wanted.insert(0, 'pytorch')  # the reference
+    engines, results = {}, {}
+    for backend in wanted:
+        reason = unavailable(backend)
+        if reason:
+            print(f'{backend}: skipped, {reason}')
+            results[backend] = dict(skipped=reason)
+            continue
+        print(f'{backend}: building')
+        engines[backend], build = builder.build(backend)
+        results[backend] = dict(build=build)
+        for key in ('file', 'calibration_images', 'quantised', 'kept_fp32', 'fp32'):
+            if key in build:
+                print(f'  {key}: {build[key]}')
+    print(f'evaluating {len(engines)} engines on the test split')
+    evaluated = evaluate_engines(engines, model, args.batch_size, max_images=args.max_images)
+    for name, res in evaluated.items():
+        results[name].update(res)
+    if not args.no_speed:
+        files = split_image_files(cfg, 'test')[:max(args.speed_batches)]
+        inputs = load_inputs(model, files)[0]['inputs'].numpy()
+        for name, engine in engines.items():
+            results[name]['speed'] = {b: time_engine(engine, inputs[:b], repeats=args.repeats)
+                                      for b in args.speed_batches if b <= len(inputs)}
+            print(f'  timed {name}')
+    rows = deploy_rows(results, 'pytorch')
+    machine = machine_description('cuda' if any(e.device == 'cuda' for e in engines.values())
+                                  else 'cpu')
+    print(f'\n{machine}, {args.threads} threads; reference: pytorch fp32')
+    print(format_table(rows))
+    out = osp.join(args.work_dir, 'deploy.json')
+    with open(out, 'w') as f:
+        json.dump(dict(config=args.config, checkpoint=args.checkpoint, machine=machine,
+                       threads=args.threads, calib=args.calib, calib_num=args.calib_num,
+                       calib_method=args.calib_method, rows=rows), f, indent=1)
+    print(f'written: {out}')
+    if args.check:
+        failures = failed_checks(rows, args.max_ap50_drop)
+        for failure in failures:
+            print(f'CHECK FAILED: {failure}')
+        return 1 if failures else 0
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
