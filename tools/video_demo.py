@@ -154,6 +154,7 @@ def main() -> int:
         input_size = input_size_from_cfg(cfg)
         if args.engine is not None:
             engine = load_engine(args.engine, args.threads)
+            engine.check_input_size(input_size, f'config {args.config}')
         else:
             if args.threads:
                 torch.set_num_threads(args.threads)

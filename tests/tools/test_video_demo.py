@@ -183,3 +183,19 @@ def test_errors(repo_root, video, ckpt, tmp_path):
     bad.write_bytes(b'')
     assert "unknown engine suffix '.bin'" in fails(video, CONFIG, ckpt, '--engine', bad)
     assert '--max-frames must be at least 1' in fails(video, CONFIG, ckpt, '--max-frames', 0)
+
+
+def test_engine_of_another_input_size_is_refused(repo_root, model, video, ckpt, tmp_path):
+    """An engine exported at 192x192 for a config that resizes to 160x160 would
+    fail inside the backend (or silently run on other boxes); the tool names
+    both sizes instead."""
+    pytest.importorskip('onnxruntime')
+    from ssd_ext.deployment import export_onnx
+    other = tmp_path / 'ssd160_at_192.onnx'
+    export_onnx(model, str(other), (192, 192))
+    proc = subprocess.run([sys.executable, TOOL, str(video), CONFIG, str(ckpt), '--engine',
+                           str(other), '--out', str(tmp_path / 'x.mp4')], cwd=repo_root,
+                          capture_output=True, text=True, timeout=300, env=tool_env(repo_root))
+    assert proc.returncode != 0 and not (tmp_path / 'x.mp4').exists()
+    assert ('onnxruntime fp32 engine takes 192x192 (H x W) inputs, but config '
+            f'{CONFIG} resizes to 160x160') in proc.stderr

@@ -1,9 +1,16 @@
 """What every deployed detector offers: one call from network input to
 fixed-shape detections, so evaluation, comparison, timing and the video demo
 treat PyTorch, ONNX Runtime, OpenVINO and TensorRT alike."""
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
+
+
+def fixed_size(shape: Sequence) -> Optional[Tuple[int, int]]:
+    """``(H, W)`` of an input shape ``[B, 3, H, W]`` whose H and W are
+    numbers, else ``None`` (dynamic)."""
+    h, w = shape[2], shape[3]
+    return (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
 
 
 class Engine:
@@ -16,12 +23,23 @@ class Engine:
     - ``labels``: int64 ``[B, K]``, ``-1`` in padding rows.
 
     Subclasses set ``backend`` (e.g. ``'onnxruntime'``), ``precision``
-    (``'fp32'``, ``'int8'``...) and ``device``, and implement :meth:`__call__`.
+    (``'fp32'``, ``'int8'``...), ``device`` and ``input_size`` (the ``(H, W)``
+    the engine was built for, ``None`` if it takes any), and implement
+    :meth:`__call__`.
     """
 
     backend = ''
     precision = 'fp32'
     device = 'cpu'
+    input_size: Optional[Tuple[int, int]] = None
+
+    def check_input_size(self, input_size: Tuple[int, int], where: str) -> None:
+        """Raises, naming both sizes, unless the engine takes ``input_size``
+        (what the config ``where`` resizes to)."""
+        if self.input_size is not None and tuple(self.input_size) != tuple(input_size):
+            raise ValueError(f'{self.name} engine takes {self.input_size[0]}x'
+                             f'{self.input_size[1]} (H x W) inputs, but {where} resizes '
+                             f'to {input_size[0]}x{input_size[1]}')
 
     @property
     def name(self) -> str:

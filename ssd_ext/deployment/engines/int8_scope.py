@@ -15,9 +15,9 @@ NETWORK_PREFIXES = ('/backbone/', '/neck/', '/bbox_head/')
 # Kept in fp32, by node-name pattern, and why. A user's extra patterns are
 # added to these (``--fp32-layers``).
 FP32_LAYERS: Dict[str, str] = {
-    r'^/neck/l2_norm/': 'L2Norm divides conv4_3 by its own per-pixel norm and '
-                        'rescales by learned weights near 20: 8 bits of that '
-                        'quotient cost the smallest, most numerous boxes most',
+    r'^/neck/l2_norm/': 'L2Norm (a per-pixel norm, a division, a learned rescale '
+                        'near 20) is element-wise work int8 does not speed up, on '
+                        'the level that feeds the smallest, most numerous priors',
 }
 OUTSIDE_NETWORK = ('box decoding, softmax, top-k and NMS (every node outside '
                    '/backbone, /neck, /bbox_head): few operations, and 8-bit '

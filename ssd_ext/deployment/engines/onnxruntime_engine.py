@@ -3,7 +3,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ssd_ext.deployment.engines.engine import Engine
+from ssd_ext.deployment.engines.engine import Engine, fixed_size
 
 
 def is_quantized(onnx_file: str) -> bool:
@@ -33,6 +33,7 @@ class OnnxRuntimeEngine(Engine):
         self.session = ort.InferenceSession(onnx_file, options,
                                             providers=['CPUExecutionProvider'])
         self.file = onnx_file
+        self.input_size = fixed_size(self.session.get_inputs()[0].shape)
         self.precision = 'int8' if is_quantized(onnx_file) else 'fp32'
 
     def __call__(self, images: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

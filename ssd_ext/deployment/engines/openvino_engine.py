@@ -4,7 +4,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ssd_ext.deployment.engines.engine import Engine
+from ssd_ext.deployment.engines.engine import Engine, fixed_size
 
 
 def convert_onnx_to_ir(onnx_file: str, xml_file: str) -> str:
@@ -39,6 +39,9 @@ class OpenVINOEngine(Engine):
         core = ov.Core()
         model = core.read_model(xml_file)
         self.precision = 'int8' if is_int8_ir(model) else 'fp32'
+        shape = model.input(0).get_partial_shape()
+        self.input_size = fixed_size([d.get_length() if d.is_static else None
+                                      for d in shape])
         config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = int(threads)

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ssd_ext.deployment.engines.engine import Engine
+from ssd_ext.deployment.engines.engine import Engine, fixed_size
 
 
 def tensorrt_unavailable() -> Optional[str]:
@@ -76,6 +76,7 @@ class TensorRTEngine(Engine):
             raise RuntimeError(f'{engine_file}: not a TensorRT engine for this '
                                'TensorRT version and GPU')
         self.context = self.engine.create_execution_context()
+        self.input_size = fixed_size(list(self.engine.get_tensor_shape('images')))
         self.file = engine_file
         self.precision = precision or 'fp16/int8'
 

@@ -40,7 +40,7 @@ def test_onnxruntime_fp32(small_model):  # noqa: F811
     pytest.importorskip('onnxruntime')
     model, onnx_file, _, files = small_model
     engine = load_engine(onnx_file, threads=1)
-    assert engine.name == 'onnxruntime fp32'
+    assert engine.name == 'onnxruntime fp32' and engine.input_size == (160, 160)
     assert_parity(model, engine, files)
 
 
@@ -50,8 +50,12 @@ def test_openvino_fp32(small_model, tmp_path):  # noqa: F811
     model, onnx_file, _, files = small_model
     xml = convert_onnx_to_ir(onnx_file, str(tmp_path / 'm.xml'))
     engine = load_engine(xml, threads=1)
-    assert engine.name == 'openvino fp32'
+    assert engine.name == 'openvino fp32' and engine.input_size == (160, 160)
     assert_parity(model, engine, files)
+    with pytest.raises(ValueError, match=r'openvino fp32 engine takes 160x160 \(H x W\) '
+                       'inputs, but config c.py resizes to 300x300'):
+        engine.check_input_size((300, 300), 'config c.py')
+    engine.check_input_size((160, 160), 'config c.py')
 
 
 @pytest.mark.parametrize('backend,modules', [('onnxruntime-int8', ('onnxruntime',)),
