@@ -16,7 +16,9 @@
 #                     (default torch==2.13.0, the CPU build on this project's machines).
 #   SSD_EXT_EXTRAS    more extras of setup.cfg to install beside tests, comma
 #                     separated (SSD_EXT_EXTRAS=deploy: OpenVINO and NNCF for
-#                     tools/deployment/deploy.py; CI installs it).
+#                     tools/deployment/deploy.py; CI installs it). Part of the
+#                     stamp: a run without it after one with it re-runs pip
+#                     (seconds; nothing is uninstalled).
 #   FORCE_CUDA=1      build mmcv's CUDA ops too (needs nvcc and a CUDA torch;
 #                     TORCH_CUDA_ARCH_LIST=9.0 builds for one architecture only).
 #
@@ -118,6 +120,8 @@ fi
 # `pip install -e .` with build isolation: offline that fails to fetch setuptools
 # (seen on the GPU machine).
 if [ -n "$WHEELHOUSE" ]; then
+    [ -z "${SSD_EXT_EXTRAS:-}" ] || echo "[bootstrap] offline: SSD_EXT_EXTRAS=$SSD_EXT_EXTRAS" \
+        "is not installed; put those packages' wheels in $WHEELHOUSE instead"
     timed "ssd_ext" pip_install --no-build-isolation --use-pep517 -e "$ROOT"
     # The test suite needs pytest (onnx/onnxruntime: their tests skip).
     "$PY" -c "import pytest" 2>/dev/null \

@@ -59,13 +59,17 @@ def evaluate_engines(engines: Dict[str, Engine], model: nn.Module, batch_size: i
 
     Images are preprocessed once per batch by the model's data preprocessor,
     and every engine sees the same float tensor. ``max_images`` cuts the split
-    short (a quick look; AP of a subset is not the split's AP).
+    short: exactly that many images are run, and the evaluator still scores
+    against its whole annotation file (the other images count as missed), so
+    AP is that of a smoke run only.
     """
     if reference not in engines:
         raise ValueError(f'reference engine {reference!r} is not among {sorted(engines)}')
     cfg = model.cfg
-    loader = Runner.build_dataloader(dict(copy.deepcopy(cfg.test_dataloader),
-                                          batch_size=batch_size))
+    loader_cfg = dict(copy.deepcopy(cfg.test_dataloader), batch_size=batch_size)
+    if max_images is not None:
+        loader_cfg['dataset'] = dict(loader_cfg['dataset'], indices=max_images)
+    loader = Runner.build_dataloader(loader_cfg)
     evaluators = {}
     for name in engines:
         evaluators[name] = Evaluator(copy.deepcopy(cfg.test_evaluator))
@@ -89,8 +93,6 @@ def evaluate_engines(engines: Dict[str, Engine], model: nn.Module, batch_size: i
                 agreement[name].append(image_agreement(ref, other, agreement_score_thr))
         seen += len(samples)
         log(f'  evaluated {seen}/{len(loader.dataset)} images')
-        if max_images is not None and seen >= max_images:
-            break
     results = {}
     for name in engines:
         reports = parity[name]

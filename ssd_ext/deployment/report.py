@@ -1,10 +1,17 @@
 """The deployment table: one row per engine, accuracy, agreement with PyTorch
 and speed side by side; and the checks a release would gate on."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
-HEADER = ['engine', 'AP', 'AP50', 'AP50 vs ref', 'same as ref', 'recall of ref',
-          'box diff px mean/max', 'score diff mean/max', 'batch 1 ms', 'batch 8 img/s',
-          'batch 1 speed-up', 'build s']
+ACCURACY_HEADER = ['engine', 'AP', 'AP50', 'AP50 vs ref', 'same as ref', 'recall of ref',
+                   'box diff px mean/max', 'score diff mean/max']
+
+
+def speed_header(batches: Sequence[int]) -> List[str]:
+    """Latency at the first batch size, throughput at the others, speed-up at
+    the first."""
+    first, *others = batches
+    return ([f'batch {first} ms'] + [f'batch {b} img/s' for b in others]
+            + [f'batch {first} speed-up'])
 
 
 def _ap(metrics: Dict, name: str) -> Optional[float]:
@@ -19,13 +26,15 @@ def _fmt(value, spec: str) -> str:
     return '-' if value is None else format(value, spec)
 
 
-def deploy_rows(results: Dict[str, Dict], reference: str) -> List[Dict]:
+def deploy_rows(results: Dict[str, Dict], reference: str,
+                batches: Sequence[int] = (1, 8)) -> List[Dict]:
     """Flat rows (what the JSON holds and the table shows) from
-    ``{engine: {metrics, parity, agreement, speed, build}}``; AP figures in
-    percent, speed-up against the reference's batch-1 latency."""
+    ``{engine: {metrics, parity, agreement, speed, build}}`` (``speed`` keyed
+    by batch size); AP figures in percent, speed-up against the reference's
+    latency at the first of ``batches``."""
     ref = results[reference]
     ref_ap50 = _ap(ref['metrics'], 'bbox_mAP_50')
-    ref_ms = ref.get('speed', {}).get(1, {}).get('latency_ms')
+    ref_ms = ref.get('speed', {}).get(batches[0], {}).get('latency_ms')
     rows = []
     for name, r in results.items():
         if 'skipped' in r:
@@ -33,24 +42,26 @@ def deploy_rows(results: Dict[str, Dict], reference: str) -> List[Dict]:
             continue
         ap, ap50 = _ap(r['metrics'], 'bbox_mAP'), _ap(r['metrics'], 'bbox_mAP_50')
         speed = r.get('speed', {})
-        b1 = speed.get(1, {}).get('latency_ms')
+        b1 = speed.get(batches[0], {}).get('latency_ms')
         rows.append(dict(
             engine=name, ap=None if ap is None else 100 * ap,
             ap50=None if ap50 is None else 100 * ap50,
             ap50_vs_ref=None if ap50 is None or ref_ap50 is None else 100 * (ap50 - ref_ap50),
             parity=r['parity'], agreement=r['agreement'],
             speed={str(b): s for b, s in speed.items()},
-            speedup_b1=None if b1 is None or ref_ms is None else ref_ms / b1,
+            speedup=None if b1 is None or ref_ms is None else ref_ms / b1,
             build=r.get('build', {})))
     return rows
 
 
-def format_table(rows: List[Dict]) -> str:
-    lines = ['| ' + ' | '.join(HEADER) + ' |', '|' + '---|' * len(HEADER)]
+def format_table(rows: List[Dict], batches: Sequence[int] = (1, 8)) -> str:
+    """The rows as a markdown table, speed columns for ``batches``."""
+    header = ACCURACY_HEADER + speed_header(batches) + ['build s']
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for r in rows:
         if 'skipped' in r:
             lines.append(f"| {r['engine']} | skipped: {r['skipped']} |"
-                         + ' |' * (len(HEADER) - 2))
+                         + ' |' * (len(header) - 2))
             continue
         par, agr, speed = r['parity'], r['agreement'], r['speed']
         cells = [r['engine'], _fmt(r['ap'], '.1f'), _fmt(r['ap50'], '.1f'),
@@ -59,10 +70,10 @@ def format_table(rows: List[Dict]) -> str:
                  f"{100 * agr['recall']:.1f}% of {agr['reference']}",
                  f"{agr['mean_box_diff']:.2g} / {agr['max_box_diff']:.2g}",
                  f"{agr['mean_score_diff']:.2g} / {agr['max_score_diff']:.2g}",
-                 _fmt(speed.get('1', {}).get('latency_ms'), '.1f'),
-                 _fmt(speed.get('8', {}).get('images_per_s'), '.1f'),
-                 _fmt(r['speedup_b1'], '.2f') + ('x' if r['speedup_b1'] else ''),
-                 _fmt(r['build'].get('build_s'), '.1f')]
+                 _fmt(speed.get(str(batches[0]), {}).get('latency_ms'), '.1f')]
+        cells += [_fmt(speed.get(str(b), {}).get('images_per_s'), '.1f') for b in batches[1:]]
+        cells += [_fmt(r['speedup'], '.2f') + ('x' if r['speedup'] else ''),
+                  _fmt(r['build'].get('build_s'), '.1f')]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 

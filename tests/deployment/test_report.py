@@ -24,7 +24,7 @@ def test_rows_against_the_reference():
     r = {row['engine']: row for row in rows(**{'onnxruntime-int8': result(0.795)})}
     assert r['onnxruntime-int8']['ap50'] == 79.5
     assert abs(r['onnxruntime-int8']['ap50_vs_ref'] + 0.5) < 1e-9
-    assert r['onnxruntime-int8']['speedup_b1'] == 2.0
+    assert r['onnxruntime-int8']['speedup'] == 2.0
 
 
 def test_table_has_one_line_per_engine_and_names_skipped_ones():
@@ -32,6 +32,7 @@ def test_table_has_one_line_per_engine_and_names_skipped_ones():
                                  'tensorrt-fp16': dict(skipped='needs a CUDA GPU')}))
     lines = table.splitlines()
     assert len(lines) == 2 + 3
+    assert '| batch 1 ms | batch 8 img/s | batch 1 speed-up | build s |' in lines[0]
     assert 'skipped: needs a CUDA GPU' in lines[-1]
     assert '| onnxruntime-fp32 | 40.0 | 80.0 | +0.0 | yes (3/3) |' in table
 

@@ -7,7 +7,8 @@ and evaluated on the 87 validation images, calibrated on 32 training images.
 The accuracy bar of issue 25: every INT8 engine loses at most 1.0 AP50 point
 against PyTorch fp32, and every fp32 engine matches PyTorch's detections
 within the export's tolerances on every image. TensorRT rows must say why they
-were skipped on a machine without a CUDA GPU.
+were skipped on a machine without a CUDA GPU, and ``--check`` must fail when
+the bar is not met or a backend asked for was not measured.
 """
 import json
 import os
@@ -50,7 +51,7 @@ def deployed(trained):
     root, checkpoint = trained
     work = root / 'deploy'
     out = run_tool([sys.executable, str(TOOL), str(CONFIG), str(checkpoint),
-                    '--backends', 'pytorch', *CPU_BACKENDS, 'tensorrt-fp16', 'tensorrt-int8',
+                    '--backends', 'pytorch', *CPU_BACKENDS,
                     '--work-dir', str(work), '--calib-num', '32', '--repeats', '3',
                     '--check'], env(), root, timeout=1200)
     report = json.loads((work / 'deploy.json').read_text())
@@ -104,26 +105,37 @@ def test_table_speed_and_machine(deployed):
         assert f'| {name} |' in out
 
 
-@pytest.mark.skipif(__import__('torch').cuda.is_available(), reason='a CUDA GPU is here')
-def test_tensorrt_rows_say_why_they_are_skipped(deployed):
-    out, rows, _, _ = deployed
-    for name in ('tensorrt-fp16', 'tensorrt-int8'):
-        assert rows[name] == dict(engine=name, skipped=rows[name]['skipped'])
-        assert 'CUDA GPU' in rows[name]['skipped']
-        assert f'{name}: skipped, needs a CUDA GPU' in out
+def quick_run(trained, *args) -> subprocess.CompletedProcess:
+    """deploy.py on the first 8 validation images, no timing."""
+    root, checkpoint = trained
+    return subprocess.run([sys.executable, str(TOOL), str(CONFIG), str(checkpoint),
+                           '--work-dir', str(root / 'quick'), '--calib-num', '4',
+                           '--max-images', '8', '--no-speed', *args], env=env(), cwd=root,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=600)
 
 
 def test_check_exits_1_and_names_the_engine(trained):
     """With a bar no engine can meet (AP50 must rise by 100 points), --check fails."""
-    root, checkpoint = trained
-    proc = subprocess.run([sys.executable, str(TOOL), str(CONFIG), str(checkpoint),
-                           '--backends', 'onnxruntime-int8', '--work-dir', str(root / 'gate'),
-                           '--calib-num', '4', '--max-images', '8', '--no-speed', '--check',
-                           '--max-ap50-drop', '-100'], env=env(), cwd=root,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=600)
+    proc = quick_run(trained, '--backends', 'onnxruntime-int8', '--check',
+                     '--max-ap50-drop', '-100')
     assert proc.returncode == 1, proc.stdout[-3000:]
+    assert 'evaluated 8/8 images' in proc.stdout  # --max-images runs exactly that many
     assert 'CHECK FAILED: onnxruntime-int8: AP50' in proc.stdout
+
+
+@pytest.mark.skipif(__import__('torch').cuda.is_available(), reason='a CUDA GPU is here')
+def test_tensorrt_without_a_gpu_is_skipped_with_the_reason(trained):
+    proc = quick_run(trained, '--backends', 'tensorrt-fp16', 'tensorrt-int8')
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    for name in ('tensorrt-fp16', 'tensorrt-int8'):
+        assert f'{name}: skipped, needs a CUDA GPU' in proc.stdout
+        assert f'| {name} | skipped: needs a CUDA GPU' in proc.stdout
+    # Asked for by name and not measured: a release gate must not pass.
+    gated = quick_run(trained, '--backends', 'tensorrt-fp16', '--check')
+    assert gated.returncode == 1
+    assert 'CHECK FAILED: tensorrt-fp16: asked for, but skipped (needs a CUDA GPU' \
+        in gated.stdout
 
 
 def test_bad_calibration_source_is_named(trained):

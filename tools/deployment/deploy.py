@@ -32,15 +32,18 @@ the config's ``test_evaluator`` from its own detections; "same as ref" is the
 export's parity check against PyTorch (boxes within 1e-2 px, scores within
 1e-4, every image); "recall of ref" is the share of PyTorch's detections
 scoring >= 0.3 it finds (same label, IoU >= 0.5), with the largest box and
-score differences of those matches. Speed is the median latency at batch 1
-and throughput at batch 8 on the first images of the split (preprocessing
+score differences of those matches. Speed is the median latency at each of
+``--speed-batches`` (1 and 8) on the first images of the split (preprocessing
 excluded, decoding and NMS included), with ``--threads`` threads (default:
-every core) for every backend. The table is printed and written with the
+every core) for every CPU backend; a GPU engine's speed-up is against PyTorch
+on the CPU. The table is printed and written with the
 machine's name to ``WORK_DIR/deploy.json``.
 
-``--check`` exits 1 when an fp32 engine fails the parity check or a
+``--check`` exits 1 when an fp32 engine fails the parity check, a
 reduced-precision engine loses more than ``--max-ap50-drop`` AP50 points
-against PyTorch fp32.
+against PyTorch fp32, or a backend named in ``--backends`` was skipped.
+``--max-images N`` evaluates the first N test images only: a smoke run, whose
+AP counts the annotation file's other images as missed.
 """
 import argparse
 import json
@@ -48,11 +51,13 @@ import os
 import os.path as osp
 import sys
 
+import numpy as np
 from mmengine.config import DictAction
 
 
 def parse_args() -> argparse.Namespace:
     from ssd_ext.deployment.engines.build import BACKENDS
+    from ssd_ext.deployment.engines.onnxruntime_int8 import CALIBRATION_METHODS
     parser = argparse.ArgumentParser(description='Build and measure deployment engines')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file (loaded weights-only)')
@@ -65,8 +70,7 @@ def parse_args() -> argparse.Namespace:
                              'split) or a folder of images')
     parser.add_argument('--calib-num', type=int, default=64,
                         help='number of calibration images, spread over --calib')
-    parser.add_argument('--calib-method', default='minmax',
-                        choices=['minmax', 'entropy', 'percentile'],
+    parser.add_argument('--calib-method', default='minmax', choices=CALIBRATION_METHODS,
                         help="ONNX Runtime's activation ranges (NNCF uses its own)")
     parser.add_argument('--fp32-layers', nargs='+', default=[], metavar='REGEX',
                         help='network node names (e.g. ^/bbox_head/) kept in fp32 by INT8')
@@ -124,7 +128,7 @@ def main() -> int:
 
     builder = EngineBuilder(model, args.work_dir, input_size_from_cfg(cfg), calibration,
                             args.threads, args.calib_method, args.fp32_layers,
-                            max(args.speed_batches))
+                            max(args.batch_size, *args.speed_batches))
     wanted = list(args.backends or BACKENDS)
     if 'pytorch' not in wanted:
         wanted.insert(0, 'pytorch')  # the reference
@@ -146,17 +150,22 @@ def main() -> int:
     for name, res in evaluated.items():
         results[name].update(res)
     if not args.no_speed:
-        files = split_image_files(cfg, 'test')[:max(args.speed_batches)]
+        largest = max(args.speed_batches)
+        files = split_image_files(cfg, 'test')[:largest]
         inputs = load_inputs(model, files)[0]['inputs'].numpy()
+        if len(inputs) < largest:  # a small split: its images again, said so
+            print(f'  timing batches of up to {largest} from the {len(inputs)} test images, '
+                  'repeated')
+            inputs = np.resize(inputs, (largest, *inputs.shape[1:]))
         for name, engine in engines.items():
             results[name]['speed'] = {b: time_engine(engine, inputs[:b], repeats=args.repeats)
-                                      for b in args.speed_batches if b <= len(inputs)}
+                                      for b in args.speed_batches}
             print(f'  timed {name}')
-    rows = deploy_rows(results, 'pytorch')
+    rows = deploy_rows(results, 'pytorch', args.speed_batches)
     machine = machine_description('cuda' if any(e.device == 'cuda' for e in engines.values())
                                   else 'cpu')
     print(f'\n{machine}, {args.threads} threads; reference: pytorch fp32')
-    print(format_table(rows))
+    print(format_table(rows, args.speed_batches))
     out = osp.join(args.work_dir, 'deploy.json')
     with open(out, 'w') as f:
         json.dump(dict(config=args.config, checkpoint=args.checkpoint, machine=machine,
@@ -165,6 +174,10 @@ def main() -> int:
     print(f'written: {out}')
     if args.check:
         failures = failed_checks(rows, args.max_ap50_drop)
+        # A backend asked for by name must have been measured.
+        failures += [f"{r['engine']}: asked for, but skipped ({r['skipped']})"
+                     for r in rows if 'skipped' in r and args.backends
+                     and r['engine'] in args.backends]
         for failure in failures:
             print(f'CHECK FAILED: {failure}')
         return 1 if failures else 0

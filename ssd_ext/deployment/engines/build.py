@@ -37,7 +37,9 @@ def unavailable(backend: str) -> Optional[str]:
         return _missing('onnx', 'openvino', 'nncf')
     if backend.startswith('tensorrt'):
         from ssd_ext.deployment.engines.tensorrt_engine import tensorrt_unavailable
-        return _missing('onnx', 'onnxruntime') or tensorrt_unavailable()
+        # INT8's QDQ file comes from ONNX Runtime's quantiser.
+        needs = ('onnx', 'onnxruntime') if backend.endswith('int8') else ('onnx',)
+        return _missing(*needs) or tensorrt_unavailable()
     return None
 
 
@@ -54,7 +56,9 @@ class EngineBuilder:
         threads: Threads of the CPU backends (``None``: theirs to choose).
         calib_method: ONNX Runtime's range estimate (``minmax``...).
         extra_fp32: Node-name patterns kept in fp32 besides the defaults.
-        max_batch: Largest batch a TensorRT engine takes.
+        max_batch: Largest batch any engine will be given (a TensorRT
+            engine's profile ends there; the compiled PyTorch path is warmed up
+            with it).
     """
 
     def __init__(self, model: nn.Module, work_dir: str, input_size: Tuple[int, int],
@@ -117,8 +121,11 @@ class EngineBuilder:
                 return PyTorchEngine(self.model)
             # tools/test.py's fast CPU path: bf16 autocast, channels_last, compiled.
             import copy
-            return PyTorchEngine(copy.deepcopy(self.model), 'bfloat16',
-                                 channels_last=True, compiled=True)
+            engine = PyTorchEngine(copy.deepcopy(self.model), 'bfloat16',
+                                   channels_last=True, compiled=True)
+            # Compiles now, so that build_s counts it and no timing does.
+            engine(np.zeros((self.max_batch, 3, *self.input_size), np.float32))
+            return engine
         if backend.startswith('onnxruntime'):
             from ssd_ext.deployment.engines.onnxruntime_engine import OnnxRuntimeEngine
             file = self.fp32_onnx() if backend.endswith('fp32') else self.int8_onnx(info)

@@ -8,9 +8,10 @@ import numpy as np
 
 def fixed_size(shape: Sequence) -> Optional[Tuple[int, int]]:
     """``(H, W)`` of an input shape ``[B, 3, H, W]`` whose H and W are
-    numbers, else ``None`` (dynamic)."""
+    positive numbers, else ``None`` (dynamic: a name, ``None`` or TensorRT's -1)."""
     h, w = shape[2], shape[3]
-    return (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
+    fixed = all(isinstance(d, int) and d > 0 for d in (h, w))
+    return (int(h), int(w)) if fixed else None
 
 
 class Engine:

@@ -13,22 +13,21 @@ from ssd_ext.deployment.engines.int8_scope import (fp32_reasons, infinite_pad_no
 
 # Op types given Q/DQ pairs inside the network: the convolutions, and the ops
 # between them that only move or compare values (ReLU, max pooling and its
-# ceil-mode expansion into Pad/Slice/Max, concatenation), so that ONNX Runtime
-# chains int8 convolutions without a round trip through fp32 (the -inf padding
-# of that expansion stays fp32: int8_scope.infinite_pad_nodes).
-INT8_OP_TYPES = ['Conv', 'Relu', 'MaxPool', 'Max', 'Pad', 'Slice', 'Concat']
+# ceil-mode expansion into Slice/Max, concatenation), so that ONNX Runtime
+# chains int8 convolutions without a round trip through fp32. Not Pad: the
+# expansion pads odd sizes with -inf, and that pool stays fp32 whole
+# (int8_scope.infinite_pad_nodes).
+INT8_OP_TYPES = ['Conv', 'Relu', 'MaxPool', 'Max', 'Slice', 'Concat']
 CALIBRATION_METHODS = ('minmax', 'entropy', 'percentile')
+# ONNX Runtime's own advice for a QDQ model TensorRT builds from: biases stay
+# fp32 (no int32 DequantizeLinear), weights keep a Q/DQ pair, no pair is shared.
+TENSORRT_QDQ = dict(QuantizeBias=False, AddQDQPairToWeight=True, DedicatedQDQPair=True)
 
 
 def cpu_has_vnni() -> bool:
     """Whether the CPU has VNNI (AVX512-VNNI or AVX-VNNI) int8 dot products."""
-    import torch
-    flags = set(torch.cpu.get_capabilities().get('flags', ())) \
-        if hasattr(torch.cpu, 'get_capabilities') else set()
-    if not flags:
-        from ssd_ext.engine.speed.precision import _cpu_flags
-        flags = _cpu_flags()
-    return bool(flags & {'avx512_vnni', 'avx_vnni', 'avx512vnni', 'avxvnni'})
+    from ssd_ext.engine.speed.precision import cpu_flags
+    return bool(cpu_flags() & {'avx512_vnni', 'avx_vnni'})
 
 
 class _Reader:
@@ -71,9 +70,11 @@ def quantize_onnx_int8(fp32_file: str, out_file: str, inputs: Sequence[np.ndarra
         method: ``minmax``, ``entropy`` or ``percentile`` (99.999%) ranges.
         extra_fp32: Node-name patterns kept in fp32 besides the defaults of
             :mod:`.int8_scope`.
-        symmetric: int8 activations with zero point 0, full-range weights:
-            the only INT8 TensorRT takes (for ONNX Runtime on a CPU the default
-            uint8 activations keep one more bit for post-ReLU tensors).
+        symmetric: The file for TensorRT: int8 activations with zero point 0,
+            full-range weights, fp32 biases, and a dedicated Q/DQ pair on every
+            weight and every consumer, as TensorRT's explicit quantisation
+            expects (for ONNX Runtime on a CPU the default uint8 activations
+            keep one more bit for post-ReLU tensors).
 
     Returns:
         ``quantised`` and ``kept_fp32`` node counts, the ``fp32`` reasons,
@@ -113,7 +114,8 @@ def quantize_onnx_int8(fp32_file: str, out_file: str, inputs: Sequence[np.ndarra
             calibrate_method={'minmax': CalibrationMethod.MinMax,
                               'entropy': CalibrationMethod.Entropy,
                               'percentile': CalibrationMethod.Percentile}[method],
-            extra_options=dict(CalibPercentile=99.999, ActivationSymmetric=symmetric))
+            extra_options=dict(CalibPercentile=99.999, ActivationSymmetric=symmetric,
+                               **(TENSORRT_QDQ if symmetric else {})))
     check_scales(out_file)
     return dict(method=method, quantised=len(quantised), kept_fp32=len(kept),
                 reduce_range=reduce_range, symmetric=symmetric, fp32=fp32_reasons(extra_fp32))

@@ -5,7 +5,6 @@ correction, the same fp32 parts as the ONNX Runtime quantiser
 import logging
 import os
 import os.path as osp
-import re
 from typing import Dict, Sequence
 
 import numpy as np
@@ -31,10 +30,9 @@ def quantize_ir_int8(onnx_file: str, xml_file: str, inputs: Sequence[np.ndarray]
     import onnx
     model = ov.convert_model(onnx_file)
     names = [op.get_friendly_name() for op in model.get_ops()]
-    _, kept = split_nodes(names, extra_fp32,
-                          infinite_pad_nodes(onnx.load(onnx_file).graph))
-    network = set(n for n in names if re.match(r'/(backbone|neck|bbox_head)/', n))
-    ignored = [n for n in names if n not in network] + kept
+    quantised, kept = split_nodes(names, extra_fp32,
+                                  infinite_pad_nodes(onnx.load(onnx_file).graph))
+    ignored = sorted(set(names) - set(quantised))
     quantised = nncf.quantize(
         model, nncf.Dataset(list(inputs)), subset_size=len(inputs),
         preset=nncf.QuantizationPreset.PERFORMANCE,

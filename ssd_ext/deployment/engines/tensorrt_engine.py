@@ -9,6 +9,21 @@ import numpy as np
 from ssd_ext.deployment.engines.engine import Engine, fixed_size
 
 
+def _torch_dtypes() -> dict:
+    """TensorRT output dtype -> torch dtype (the parser may keep int64
+    labels, or narrow them to int32)."""
+    try:
+        import tensorrt as trt
+        import torch
+    except ImportError:
+        return {}
+    return {trt.float32: torch.float32, trt.float16: torch.float16,
+            trt.int32: torch.int32, trt.int64: torch.int64}
+
+
+TORCH_DTYPES = _torch_dtypes()
+
+
 def tensorrt_unavailable() -> Optional[str]:
     """Why TensorRT cannot run here, or ``None`` when it can."""
     import torch
@@ -58,40 +73,50 @@ def build_tensorrt_engine(onnx_file: str, engine_file: str, precision: str,
 
 
 class TensorRTEngine(Engine):
-    """A serialised TensorRT engine on the current CUDA device; inputs and
-    outputs are copied through torch CUDA tensors."""
+    """A serialised TensorRT engine on the current CUDA device, run on a CUDA
+    stream of its own (TensorRT synchronises extra on the default stream);
+    inputs and outputs go through torch CUDA tensors."""
 
     backend = 'tensorrt'
     device = 'cuda'
 
     def __init__(self, engine_file: str, precision: Optional[str] = None) -> None:
         import tensorrt as trt
+        import torch
         reason = tensorrt_unavailable()
         if reason:
             raise RuntimeError(f'{engine_file}: TensorRT {reason}')
         self.logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self.logger)  # must outlive the engine
         with open(engine_file, 'rb') as f:
-            self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(f.read())
+            self.engine = self.runtime.deserialize_cuda_engine(f.read())
         if self.engine is None:
             raise RuntimeError(f'{engine_file}: not a TensorRT engine for this '
                                'TensorRT version and GPU')
         self.context = self.engine.create_execution_context()
-        self.input_size = fixed_size(list(self.engine.get_tensor_shape('images')))
+        self.stream = torch.cuda.Stream()
         self.file = engine_file
         self.precision = precision or 'fp16/int8'
+        self.input_size = fixed_size(list(self.engine.get_tensor_shape('images')))
+        self.batch_range = tuple(self.engine.get_tensor_profile_shape('images', 0)[i][0]
+                                 for i in (0, 2))
+        self.dtypes = {name: TORCH_DTYPES[self.engine.get_tensor_dtype(name)]
+                       for name in ('dets', 'labels')}
 
     def __call__(self, images: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         import torch
-        x = torch.from_numpy(np.ascontiguousarray(images)).cuda()
-        self.context.set_input_shape('images', tuple(x.shape))
-        self.context.set_tensor_address('images', x.data_ptr())
-        outputs = {}
-        for name, dtype in (('dets', torch.float32), ('labels', torch.int64)):
-            shape = tuple(self.context.get_tensor_shape(name))
-            outputs[name] = torch.empty(shape, dtype=dtype, device='cuda')
-            self.context.set_tensor_address(name, outputs[name].data_ptr())
-        stream = torch.cuda.current_stream()
-        if not self.context.execute_async_v3(stream.cuda_stream):
-            raise RuntimeError(f'{self.file}: TensorRT execution failed')
-        stream.synchronize()
-        return outputs['dets'].cpu().numpy(), outputs['labels'].cpu().numpy()
+        with torch.cuda.stream(self.stream):
+            x = torch.from_numpy(np.ascontiguousarray(images)).cuda()
+            if not self.context.set_input_shape('images', tuple(x.shape)):
+                raise ValueError(f'{self.file}: batch {x.shape[0]} is outside the '
+                                 f'engine\'s batch range {self.batch_range}')
+            self.context.set_tensor_address('images', x.data_ptr())
+            outputs = {}
+            for name, dtype in self.dtypes.items():
+                outputs[name] = torch.empty(tuple(self.context.get_tensor_shape(name)),
+                                            dtype=dtype, device='cuda')
+                self.context.set_tensor_address(name, outputs[name].data_ptr())
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise RuntimeError(f'{self.file}: TensorRT execution failed')
+            dets, labels = outputs['dets'].cpu(), outputs['labels'].long().cpu()
+        return dets.numpy(), labels.numpy()

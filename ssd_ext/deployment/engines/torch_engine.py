@@ -58,7 +58,9 @@ class PyTorchEngine(Engine):
         device_type = 'cuda' if self.device.startswith('cuda') else 'cpu'
         with torch.no_grad(), torch.autocast(device_type, dtype=getattr(
                 torch, self.amp_dtype or 'float32'), enabled=self.amp_dtype is not None):
-            results = self.model.predict(x, samples, rescale=False)
+            # Through __call__ (not .predict): a compiled network's forward
+            # hooks turn Inductor's weight freezing on (compile_network).
+            results = self.model(x, samples, mode='predict')
         k = self.max_per_img
         dets = np.zeros((len(images), k, 5), np.float32)
         labels = np.full((len(images), k), -1, np.int64)

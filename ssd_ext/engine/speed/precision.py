@@ -29,7 +29,7 @@ def _cpuinfo(field: str) -> Optional[str]:
         return None
 
 
-def _cpu_flags() -> set:
+def cpu_flags() -> set:
     """Names of the instruction sets this CPU has (``'avx2'``, ``'amx_bf16'``...)."""
     if hasattr(torch.cpu, 'get_capabilities'):
         return {k for k, v in torch.cpu.get_capabilities().items() if v is True}
@@ -46,7 +46,7 @@ def cpu_has_native_bf16() -> bool:
     but it honours ``ONEDNN_MAX_CPU_ISA``, so emulating an older CPU answers
     ``False``.
     """
-    return (bool(_cpu_flags() & {'amx_bf16', 'avx512_bf16'})
+    return (bool(cpu_flags() & {'amx_bf16', 'avx512_bf16'})
             and torch.backends.mkldnn.is_available()
             and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 

@@ -31,9 +31,9 @@ def test_a_pattern_matching_nothing_is_an_error():
 
 
 def test_ceil_mode_pool_padding_is_found_in_an_exported_graph(tmp_path):
-    """SSD160's 2x2 ceil-mode pools meet odd sizes (the 160 input halves to
-    80, 40, 20; pool4's 20 -> 10 is even, but SSD300's 75 -> 38 is odd), so
-    an SSD300-sized input is exported to have a -inf Pad."""
+    """At a 160 input SSD160's 2x2 ceil-mode pools see only even sizes (160,
+    80, 40); exported at 300 the third pool sees 75 (-> 38), as SSD300's
+    does, and pads it with -inf."""
     model = onnx_fixtures.random_detector(REPO_ROOT)
     from ssd_ext.deployment import export_onnx
     export_onnx(model, str(tmp_path / 'm.onnx'), (300, 300))

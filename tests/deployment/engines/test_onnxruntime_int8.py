@@ -21,10 +21,12 @@ def test_qdq_file(small_model, tmp_path, symmetric):  # noqa: F811
     quant = [n for n in graph.node if n.op_type == 'QuantizeLinear']
     convs = [n for n in graph.node if n.op_type == 'Conv']
     assert len(quant) >= len(convs) > 0
-    # Only the network's tensors are quantised (the input image and outputs of
-    # network nodes): decoding and NMS compute in fp32 on dequantised values.
+    # Only the network's tensors are quantised (the input image, weights and
+    # outputs of network nodes): decoding and NMS compute in fp32 on
+    # dequantised values.
     producer = {o: n.name for n in graph.node for o in n.output}
-    sources = {producer.get(q.input[0], q.input[0]) for q in quant}
+    weights = {i.name for i in graph.initializer}
+    sources = {producer.get(q.input[0], q.input[0]) for q in quant} - weights
     assert {s for s in sources if s != 'images'
             and not s.startswith(('/backbone/', '/neck/', '/bbox_head/'))} == set()
     # L2Norm computes in fp32: only its result (the head conv's input) is
@@ -35,8 +37,12 @@ def test_qdq_file(small_model, tmp_path, symmetric):  # noqa: F811
     assert l2 and not internal & {q.input[0] for q in quant}
     inits = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
     zero_points = [inits[n.input[2]] for n in quant if len(n.input) > 2]
-    if symmetric:
+    if symmetric:  # TensorRT's form: zero points 0, fp32 biases, weights Q/DQ'd
         assert all(z.dtype == np.int8 and not z.any() for z in zero_points)
+        assert {q.input[0] for q in quant} & weights
+        dequant_types = {inits[n.input[0]].dtype for n in graph.node
+                         if n.op_type == 'DequantizeLinear' and n.input[0] in inits}
+        assert np.dtype(np.int32) not in dequant_types
     else:
         assert any(z.dtype == np.uint8 for z in zero_points)
     assert info['reduce_range'] == (not symmetric and not cpu_has_vnni())
