@@ -146,3 +146,25 @@ def test_bad_calibration_source_is_named(trained):
                           timeout=300)
     assert proc.returncode != 0 and '--calib is neither a split' in proc.stdout
     assert 'no/such/folder' in proc.stdout
+
+
+def test_paper_config_on_tiny_coco(shared_data, tmp_path):
+    """configs/ssd300.py as it ships (80 classes, ``num_workers='auto'``,
+    pretrained init switched off) on two tiny_coco validation images."""
+    pytest.importorskip('onnxruntime')
+    import torch
+
+    from ssd_ext.apis import build_detector
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'coco').symlink_to(shared_data / 'tiny_coco',
+                                             target_is_directory=True)
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'ssd300.py'))
+    cfg.model.backbone.init_cfg = None
+    torch.save({'state_dict': build_detector(cfg).state_dict()}, tmp_path / 'random.pth')
+    out = run_tool([sys.executable, str(TOOL), str(REPO_ROOT / 'configs' / 'ssd300.py'),
+                    str(tmp_path / 'random.pth'), '--backends', 'onnxruntime-fp32',
+                    '--max-images', '2', '--no-speed', '--work-dir', str(tmp_path / 'w'),
+                    '--check', '--cfg-options', 'model.backbone.init_cfg=None'],
+                   env(), tmp_path, timeout=600)
+    assert 'evaluated 2/2 images' in out
+    assert '| onnxruntime-fp32 |' in out and '| yes (2/2) |' in out

@@ -107,6 +107,7 @@ def main() -> int:
     from ssd_ext.deployment.evaluate import evaluate_engines
     from ssd_ext.deployment.report import deploy_rows, failed_checks, format_table
     from ssd_ext.deployment.speed import time_engine
+    from ssd_ext.engine.launch.loader_workers import resolve_auto_workers
     from ssd_ext.engine.speed.precision import machine_description
     from ssd_ext.utils.config import input_size_from_cfg
 
@@ -118,6 +119,7 @@ def main() -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    resolve_auto_workers(cfg)  # the paper configs say num_workers='auto'
     model = build_detector(cfg, args.checkpoint)
     os.makedirs(args.work_dir, exist_ok=True)
 
