@@ -50,6 +50,7 @@ import json
 import os
 import os.path as osp
 import sys
+from typing import Dict, List, Tuple
 
 import numpy as np
 from mmengine.config import DictAction
@@ -91,6 +92,51 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def build_engines(builder, backends: List[str]) -> Tuple[Dict, Dict]:
+    """``(engines, results)``: each backend's engine, and per backend its build
+    report or why it was skipped."""
+    from ssd_ext.deployment.engines.build import unavailable
+    engines, results = {}, {}
+    for backend in backends:
+        reason = unavailable(backend)
+        if reason:
+            print(f'{backend}: skipped, {reason}')
+            results[backend] = dict(skipped=reason)
+            continue
+        print(f'{backend}: building')
+        engines[backend], build = builder.build(backend)
+        results[backend] = dict(build=build)
+        for key in ('file', 'calibration_images', 'quantised', 'kept_fp32', 'fp32'):
+            if key in build:
+                print(f'  {key}: {build[key]}')
+    return engines, results
+
+
+def speed_inputs(model, cfg, largest: int) -> np.ndarray:
+    """The first ``largest`` test images as network input [N, 3, H, W]; a
+    smaller split's images repeated (and said so)."""
+    from ssd_ext.deployment import load_inputs
+    from ssd_ext.deployment.calibration import split_image_files
+    files = split_image_files(cfg, 'test')[:largest]
+    inputs = load_inputs(model, files)[0]['inputs'].numpy()
+    if len(inputs) < largest:
+        print(f'  timing batches of up to {largest} from the {len(inputs)} test images, '
+              'repeated')
+        inputs = np.resize(inputs, (largest, *inputs.shape[1:]))
+    return inputs
+
+
+def check_failures(rows: List[Dict], args) -> List[str]:
+    """``--check``'s failures: the report's, and any backend asked for by name
+    that was skipped (a gate must not pass on what it did not measure)."""
+    from ssd_ext.deployment.report import failed_checks
+    failures = failed_checks(rows, args.max_ap50_drop)
+    failures += [f"{r['engine']}: asked for, but skipped ({r['skipped']})"
+                 for r in rows if 'skipped' in r and args.backends
+                 and r['engine'] in args.backends]
+    return failures
+
+
 def main() -> int:
     args = parse_args()
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
@@ -100,12 +146,10 @@ def main() -> int:
     from mmengine.config import Config
 
     from ssd_ext.apis import build_detector
-    from ssd_ext.deployment import load_inputs
-    from ssd_ext.deployment.calibration import (SPLITS, calibration_files,
-                                                calibration_inputs, split_image_files)
-    from ssd_ext.deployment.engines.build import BACKENDS, EngineBuilder, unavailable
+    from ssd_ext.deployment.calibration import SPLITS, calibration_files, calibration_inputs
+    from ssd_ext.deployment.engines.build import BACKENDS, EngineBuilder
     from ssd_ext.deployment.evaluate import evaluate_engines
-    from ssd_ext.deployment.report import deploy_rows, failed_checks, format_table
+    from ssd_ext.deployment.report import deploy_rows, format_table
     from ssd_ext.deployment.speed import time_engine
     from ssd_ext.engine.launch.loader_workers import resolve_auto_workers
     from ssd_ext.engine.speed.precision import machine_description
@@ -134,31 +178,13 @@ def main() -> int:
     wanted = list(args.backends or BACKENDS)
     if 'pytorch' not in wanted:
         wanted.insert(0, 'pytorch')  # the reference
-    engines, results = {}, {}
-    for backend in wanted:
-        reason = unavailable(backend)
-        if reason:
-            print(f'{backend}: skipped, {reason}')
-            results[backend] = dict(skipped=reason)
-            continue
-        print(f'{backend}: building')
-        engines[backend], build = builder.build(backend)
-        results[backend] = dict(build=build)
-        for key in ('file', 'calibration_images', 'quantised', 'kept_fp32', 'fp32'):
-            if key in build:
-                print(f'  {key}: {build[key]}')
+    engines, results = build_engines(builder, wanted)
     print(f'evaluating {len(engines)} engines on the test split')
     evaluated = evaluate_engines(engines, model, args.batch_size, max_images=args.max_images)
     for name, res in evaluated.items():
         results[name].update(res)
     if not args.no_speed:
-        largest = max(args.speed_batches)
-        files = split_image_files(cfg, 'test')[:largest]
-        inputs = load_inputs(model, files)[0]['inputs'].numpy()
-        if len(inputs) < largest:  # a small split: its images again, said so
-            print(f'  timing batches of up to {largest} from the {len(inputs)} test images, '
-                  'repeated')
-            inputs = np.resize(inputs, (largest, *inputs.shape[1:]))
+        inputs = speed_inputs(model, cfg, max(args.speed_batches))
         for name, engine in engines.items():
             results[name]['speed'] = {b: time_engine(engine, inputs[:b], repeats=args.repeats)
                                       for b in args.speed_batches}
@@ -175,11 +201,7 @@ def main() -> int:
                        calib_method=args.calib_method, rows=rows), f, indent=1)
     print(f'written: {out}')
     if args.check:
-        failures = failed_checks(rows, args.max_ap50_drop)
-        # A backend asked for by name must have been measured.
-        failures += [f"{r['engine']}: asked for, but skipped ({r['skipped']})"
-                     for r in rows if 'skipped' in r and args.backends
-                     and r['engine'] in args.backends]
+        failures = check_failures(rows, args)
         for failure in failures:
             print(f'CHECK FAILED: {failure}')
         return 1 if failures else 0
