@@ -9,21 +9,13 @@ from typing import Dict, Iterable
 
 import numpy as np
 
+# The IoU [N, M] of boxes [N, 4] with boxes [M, 4] that the crop augmentation uses.
+from ssd_ext.data.augmentation import patch_ious as box_iou
 from ssd_ext.deployment.verify import Detections
 
 
 ZERO = dict(reference=0, matched=0, iou_sum=0.0, box_diff_sum=0.0, score_diff_sum=0.0,
             max_box_diff=0.0, max_score_diff=0.0)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``a`` [N, 4] against ``b`` [M, 4] (x1, y1, x2, y2): [N, M]."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
 
 
 def image_agreement(ref: Detections, other: Detections, score_thr: float = 0.3,

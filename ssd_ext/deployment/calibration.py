@@ -8,7 +8,7 @@ from torch import nn
 from ssd_ext.deployment.verify import load_inputs
 from ssd_ext.utils.images import image_files
 
-SPLITS = {'train': 'train_dataloader', 'val': 'val_dataloader', 'test': 'test_dataloader'}
+SPLITS = ('train', 'val', 'test')  # each the config's {split}_dataloader
 
 
 def split_image_files(cfg, split: str) -> List[str]:
@@ -18,10 +18,10 @@ def split_image_files(cfg, split: str) -> List[str]:
 
     from ssd_ext.registry import DATASETS
     if split not in SPLITS:
-        raise ValueError(f'unknown split {split!r}; expected one of {sorted(SPLITS)}')
-    loader = cfg.get(SPLITS[split])
+        raise ValueError(f'unknown split {split!r}; expected one of {SPLITS}')
+    loader = cfg.get(f'{split}_dataloader')
     if not loader:
-        raise ValueError(f'the config has no {SPLITS[split]} for the {split!r} split')
+        raise ValueError(f'the config has no {split}_dataloader for the {split!r} split')
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     dataset = DATASETS.build(loader['dataset'])
     return [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]

@@ -2,6 +2,8 @@
 and speed side by side; and the checks a release would gate on."""
 from typing import Dict, List, Optional, Sequence
 
+from ssd_ext.utils.report import markdown_table
+
 ACCURACY_HEADER = ['engine', 'AP', 'AP50', 'AP50 vs ref', 'same as ref', 'recall of ref',
                    'box diff px mean/max', 'score diff mean/max']
 
@@ -57,11 +59,11 @@ def deploy_rows(results: Dict[str, Dict], reference: str,
 def format_table(rows: List[Dict], batches: Sequence[int] = (1, 8)) -> str:
     """The rows as a markdown table, speed columns for ``batches``."""
     header = ACCURACY_HEADER + speed_header(batches) + ['build s']
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    cells_of_rows = []
     for r in rows:
         if 'skipped' in r:
-            lines.append(f"| {r['engine']} | skipped: {r['skipped']} |"
-                         + ' |' * (len(header) - 2))
+            cells_of_rows.append([r['engine'], f"skipped: {r['skipped']}"]
+                                 + [''] * (len(header) - 2))
             continue
         par, agr, speed = r['parity'], r['agreement'], r['speed']
         cells = [r['engine'], _fmt(r['ap'], '.1f'), _fmt(r['ap50'], '.1f'),
@@ -74,8 +76,8 @@ def format_table(rows: List[Dict], batches: Sequence[int] = (1, 8)) -> str:
         cells += [_fmt(speed.get(str(b), {}).get('images_per_s'), '.1f') for b in batches[1:]]
         cells += [_fmt(r['speedup'], '.2f') + ('x' if r['speedup'] else ''),
                   _fmt(r['build'].get('build_s'), '.1f')]
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+        cells_of_rows.append(cells)
+    return markdown_table(header, cells_of_rows)
 
 
 def failed_checks(rows: List[Dict], max_ap50_drop: float) -> List[str]:

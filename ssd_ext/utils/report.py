@@ -47,7 +47,7 @@ def _cell(value: Any) -> str:
     return f'{100 * value:.1f}' if value >= 0 else 'n/a'
 
 
-def _table(header: List[str], rows: List[List[str]]) -> str:
+def markdown_table(header: List[str], rows: List[List[str]]) -> str:
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
     return '\n'.join(lines)
@@ -60,7 +60,7 @@ def is_coco(values: Mapping[str, Any]) -> bool:
 def format_coco_table(values: Mapping[str, Any], title: str = 'Model') -> str:
     """``| Model | AP | AP50 | AP75 | APs | APm | APl |`` from one prefix's
     values of MMDetection's ``CocoMetric`` (names ``bbox_mAP``...)."""
-    return _table(['Model'] + [name for name, _ in COCO_COLUMNS],
+    return markdown_table(['Model'] + [name for name, _ in COCO_COLUMNS],
                   [[title] + [_cell(values[k]) for _, k in COCO_COLUMNS]])
 
 
@@ -99,14 +99,14 @@ def format_voc_table(values: Mapping[str, Any], title: str = 'Model',
         rows.append([title, 'mean', _cell(values['mAP'])] + [''] * len(classes))
     caption = 'Pascal VOC mAP' + (f', {VOC_MODES[eval_mode]}' if eval_mode in VOC_MODES
                                   else '') + ':'
-    return caption + '\n' + _table(['Model', 'IoU', 'mAP'] + classes, rows)
+    return caption + '\n' + markdown_table(['Model', 'IoU', 'mAP'] + classes, rows)
 
 
 def format_key_value_table(metrics: Mapping[str, Any]) -> str:
     """``| metric | value |`` with the values as they are (4 decimals)."""
     def value(v: Any) -> str:
         return f'{v:.4f}' if isinstance(v, Real) else str(v)
-    return _table(['metric', 'value'], [[k, value(v)] for k, v in metrics.items()])
+    return markdown_table(['metric', 'value'], [[k, value(v)] for k, v in metrics.items()])
 
 
 def format_metrics(metrics: Mapping[str, Any], title: str = 'Model',

@@ -69,8 +69,8 @@ class EngineBuilder:
         self._calibration, self._inputs = calibration, None
         self.threads, self.calib_method = threads, calib_method
         self.extra_fp32, self.max_batch = list(extra_fp32), max_batch
-        self._files: Dict[str, str] = {}
-        self._quant_info: Dict[str, Dict] = {}
+        self._exported = False
+        self._quant_info: Dict[str, Dict] = {}  # file stem -> the quantiser's report
 
     def path(self, name: str) -> str:
         return osp.join(self.work_dir, name)
@@ -81,24 +81,24 @@ class EngineBuilder:
         return self._inputs
 
     def fp32_onnx(self) -> str:
-        if 'fp32' not in self._files:
+        """``fp32.onnx``, exported on first use."""
+        if not self._exported:
             from ssd_ext.deployment.export import export_onnx
             export_onnx(self.model, self.path('fp32.onnx'), self.input_size)
-            self._files['fp32'] = self.path('fp32.onnx')
-        return self._files['fp32']
+            self._exported = True
+        return self.path('fp32.onnx')
 
     def int8_onnx(self, info: Dict, symmetric: bool = False) -> str:
         """The QDQ INT8 file: uint8 activations for ONNX Runtime, symmetric
         int8 for TensorRT (``int8_symmetric.onnx``)."""
         name = 'int8_symmetric' if symmetric else 'int8'
-        if name not in self._files:
+        if name not in self._quant_info:
             from ssd_ext.deployment.engines.onnxruntime_int8 import quantize_onnx_int8
-            self._files[name] = self.path(f'{name}.onnx')
             self._quant_info[name] = quantize_onnx_int8(
-                self.fp32_onnx(), self._files[name], self.calibration_inputs(),
+                self.fp32_onnx(), self.path(f'{name}.onnx'), self.calibration_inputs(),
                 self.calib_method, self.extra_fp32, symmetric)
         info.update(self._quant_info[name])
-        return self._files[name]
+        return self.path(f'{name}.onnx')
 
     def build(self, backend: str) -> Tuple[Engine, Dict]:
         """The engine of ``backend`` and what building it did: ``file``,
