@@ -5,6 +5,13 @@ Decoding is the head's own (:mod:`ssd_ext.models.box_head.candidates`, what
 ``MultiBoxHead.predict_by_feat`` runs); only the dropping of candidates
 differs: they are masked instead, so every tensor keeps its shape and one
 graph serves any batch size.
+
+Class labels travel through the graph as float32 (normal numbers, exact for
+integers below 2**24) and become int64 only at the output. Integer tensors in
+an engine's fused floating-point kernels are read as float bit patterns, and
+small integers are then denormals: OpenVINO's CPU plugin with denormals
+flushed to zero turned every label into -1 on AVX2 CPUs. Float labels cannot
+depend on the FTZ/DAZ flags.
 """
 from typing import Optional, Tuple
 
@@ -13,7 +20,7 @@ from torch import Tensor, nn
 
 from ssd_ext.deployment.onnx_nms import fixed_shape_nms
 from ssd_ext.models.box_head.candidates import (decode_candidates, large_enough,
-                                                top_candidates)
+                                                ranked_pairs)
 from ssd_ext.models.box_head.multibox_head import GREEDY_NMS_KEYS, is_greedy_nms
 
 
@@ -62,14 +69,30 @@ class ExportableSSD(nn.Module):
         head, cfg = self.head, self.head.test_cfg
         cls_scores, bbox_preds = head(self.detector.extract_feat(x))
         logits, deltas = head.flatten_outputs(cls_scores, bbox_preds)
-        top = top_candidates(logits, head.num_classes, cfg.nms_pre)
+        scores, pairs = ranked_pairs(logits, head.num_classes, cfg.nms_pre)
+        labels = float_class_of(pairs, head.num_classes, logits.shape[1])
         img_idx = torch.arange(logits.shape[0])[:, None]  # [B, 1], against [B, k]
         boxes = decode_candidates(head.box_coder, deltas, head.priors(cls_scores),
-                                  img_idx, top.prior_idx,
+                                  img_idx, pairs // head.num_classes,
                                   torch.tensor(self.input_size, dtype=torch.float32))
-        valid = top.scores > cfg.score_thr
+        valid = scores > cfg.score_thr
         if cfg.min_bbox_size >= 0:
             valid = valid & large_enough(boxes, cfg.min_bbox_size)
         iou = float(cfg.nms['iou_threshold'])  # required, as by mmcv's nms
-        return fixed_shape_nms(boxes, top.scores, top.labels, valid, head.num_classes,
-                               min(int(cfg.max_per_img), top.scores.shape[1]), iou)
+        return fixed_shape_nms(boxes, scores, labels, valid, head.num_classes,
+                               min(int(cfg.max_per_img), scores.shape[1]), iou)
+
+
+def float_class_of(pairs: Tensor, num_classes: int, num_priors: int) -> Tensor:
+    """float32 class of each pair index ``prior * C + class`` (int64 [B, k]),
+    by float arithmetic only: ``p - floor(p / C) * C``.
+
+    Exact while every index is below 2**24: the index and the result are then
+    exact float32 integers, and ``p / C`` (correctly rounded) stays below the
+    next integer because its fractional part is at most ``1 - 1/C``.
+    """
+    if num_priors * num_classes >= 2 ** 24:
+        raise ValueError(f'{num_priors} priors x {num_classes} classes exceed the 2**24 '
+                         '(prior, class) pairs whose classes float32 holds exactly')
+    p = pairs.float()
+    return p - torch.floor(p / num_classes) * num_classes

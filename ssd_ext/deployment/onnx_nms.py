@@ -59,7 +59,8 @@ def fixed_shape_nms(boxes: Tensor, scores: Tensor, labels: Tensor, valid: Tensor
     Args:
         boxes: Tensor[B, k, 4] candidate boxes (corners).
         scores: Tensor[B, k] their scores, in [0, 1].
-        labels: LongTensor[B, k] their classes.
+        labels: Tensor[B, k] their classes, float32 for an export (see
+            :mod:`ssd_ext.deployment.exportable`; integers are converted).
         valid: BoolTensor[B, k], False for candidates to ignore.
         max_per_img: Detections kept per image, at most ``k``.
 
@@ -69,9 +70,10 @@ def fixed_shape_nms(boxes: Tensor, scores: Tensor, labels: Tensor, valid: Tensor
         rows are zero in ``dets`` and -1 in ``labels``.
     """
     k = scores.shape[1]
+    labels = labels.float()
     cand = torch.where(valid, scores, torch.full_like(scores, MASKED))
     # [B, C, k]: each candidate scores only in its own class.
-    classes = torch.arange(num_classes).reshape(1, -1, 1)
+    classes = torch.arange(num_classes, dtype=torch.float32).reshape(1, -1, 1)
     class_scores = torch.where(labels.unsqueeze(1) == classes, cand.unsqueeze(1),
                                torch.full_like(cand.unsqueeze(1), MASKED))
     selected = NonMaxSuppression.apply(
@@ -91,4 +93,4 @@ def fixed_shape_nms(boxes: Tensor, scores: Tensor, labels: Tensor, valid: Tensor
     dets = torch.cat([det_boxes, det_scores.unsqueeze(-1)], -1)
     dets = torch.where(found.unsqueeze(-1), dets, torch.zeros_like(dets))
     det_labels = torch.where(found, det_labels, torch.full_like(det_labels, -1))
-    return dets, det_labels
+    return dets, det_labels.long()

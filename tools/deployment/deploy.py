@@ -39,6 +39,11 @@ every core) for every CPU backend; a GPU engine's speed-up is against PyTorch
 on the CPU. The table is printed and written with the
 machine's name to ``WORK_DIR/deploy.json``.
 
+Every engine file gets a probe beside it (``FILE.probe.npz``: the first test
+images and the detections expected on them, PyTorch fp32's for fp32 engines,
+the engine's own for INT8), which ``load_engine`` runs wherever the file is
+opened (``tools/video_demo.py`` included).
+
 ``--check`` exits 1 when an fp32 engine fails the parity check, a
 reduced-precision engine loses more than ``--max-ap50-drop`` AP50 points
 against PyTorch fp32, or a backend named in ``--backends`` was skipped.
@@ -106,10 +111,19 @@ def build_engines(builder, backends: List[str]) -> Tuple[Dict, Dict]:
         print(f'{backend}: building')
         engines[backend], build = builder.build(backend)
         results[backend] = dict(build=build)
-        for key in ('file', 'calibration_images', 'quantised', 'kept_fp32', 'fp32'):
+        for key in ('file', 'probe', 'calibration_images', 'quantised', 'kept_fp32', 'fp32'):
             if key in build:
                 print(f'  {key}: {build[key]}')
     return engines, results
+
+
+def probe_inputs(model, cfg) -> np.ndarray:
+    """The first test images as network input [N, 3, H, W]: what each engine
+    file's probe records."""
+    from ssd_ext.deployment import load_inputs
+    from ssd_ext.deployment.calibration import split_image_files
+    from ssd_ext.deployment.engines.probe import PROBE_IMAGES
+    return load_inputs(model, split_image_files(cfg, 'test')[:PROBE_IMAGES])[0]['inputs'].numpy()
 
 
 def speed_inputs(model, cfg, largest: int) -> np.ndarray:
@@ -174,7 +188,8 @@ def main() -> int:
 
     builder = EngineBuilder(model, args.work_dir, input_size_from_cfg(cfg), calibration,
                             args.threads, args.calib_method, args.fp32_layers,
-                            max(args.batch_size, *args.speed_batches))
+                            max(args.batch_size, *args.speed_batches),
+                            probe_inputs(model, cfg))
     wanted = list(args.backends or BACKENDS)
     if 'pytorch' not in wanted:
         wanted.insert(0, 'pytorch')  # the reference

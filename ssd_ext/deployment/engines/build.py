@@ -1,6 +1,7 @@
 """Building each backend's engine from one model: the fp32 ONNX export is made
 once and shared, the calibration images are preprocessed once and shared by
-every INT8 backend."""
+every INT8 backend, and every engine file gets its probe (:mod:`.probe`),
+checked once before the engine is returned."""
 import os.path as osp
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -9,6 +10,7 @@ import numpy as np
 from torch import nn
 
 from ssd_ext.deployment.engines.engine import Engine
+from ssd_ext.deployment.engines.probe import PROBE_IMAGES, check_probe, write_probe
 
 BACKENDS = ('pytorch', 'pytorch-bf16', 'onnxruntime-fp32', 'onnxruntime-int8',
             'openvino-fp32', 'openvino-int8', 'tensorrt-fp16', 'tensorrt-int8')
@@ -59,16 +61,20 @@ class EngineBuilder:
         max_batch: Largest batch any engine will be given (a TensorRT
             engine's profile ends there; the compiled PyTorch path is warmed up
             with it).
+        probe_inputs: float32 ``[N, 3, H, W]`` recorded in each engine file's
+            probe; ``None``: the first :data:`~.probe.PROBE_IMAGES`
+            calibration inputs.
     """
 
     def __init__(self, model: nn.Module, work_dir: str, input_size: Tuple[int, int],
                  calibration: Callable[[], List[np.ndarray]], threads: Optional[int] = None,
                  calib_method: str = 'minmax', extra_fp32: Sequence[str] = (),
-                 max_batch: int = 8) -> None:
+                 max_batch: int = 8, probe_inputs: Optional[np.ndarray] = None) -> None:
         self.model, self.work_dir, self.input_size = model, work_dir, input_size
         self._calibration, self._inputs = calibration, None
         self.threads, self.calib_method = threads, calib_method
         self.extra_fp32, self.max_batch = list(extra_fp32), max_batch
+        self._probe_inputs = probe_inputs
         self._exported = False
         self._quant_info: Dict[str, Dict] = {}  # file stem -> the quantiser's report
 
@@ -109,10 +115,36 @@ class EngineBuilder:
             raise RuntimeError(f'{backend}: {reason}')
         start, info = time.perf_counter(), {}
         engine = self._build(backend, info)
+        if 'file' in info:
+            info['probe'] = self._write_probe(engine, info['file'])
         if 'int8' in backend:
             info['calibration_images'] = len(self.calibration_inputs())
         info['build_s'] = time.perf_counter() - start
         return engine, info
+
+    def probe_inputs(self) -> np.ndarray:
+        if self._probe_inputs is None:
+            self._probe_inputs = np.concatenate(self.calibration_inputs()[:PROBE_IMAGES])
+        return self._probe_inputs
+
+    def _write_probe(self, engine: Engine, file: str) -> str:
+        """Records ``engine``'s probe (PyTorch fp32's detections for an fp32
+        engine, its own otherwise) and checks the engine against it, so that
+        an fp32 engine that disagrees with PyTorch fails here."""
+        from ssd_ext.engine.speed.precision import machine_description
+        inputs = self.probe_inputs()
+        if engine.precision == 'fp32':
+            from ssd_ext.deployment.engines.torch_engine import PyTorchEngine
+            dets, labels = PyTorchEngine(self.model)(inputs)
+            reference = 'PyTorch fp32'
+        else:
+            dets, labels = engine(inputs)
+            reference = f'its own ({engine.name} at build)'
+        machine = machine_description(engine.device)
+        path = write_probe(file, engine.backend, engine.precision, inputs, dets, labels,
+                           reference, machine)
+        check_probe(engine, file, machine)
+        return path
 
     def _build(self, backend: str, info: Dict) -> Engine:
         if backend in ('pytorch', 'pytorch-bf16'):

@@ -18,10 +18,6 @@ class OnnxRuntimeEngine(Engine):
     INT8 version, :func:`ssd_ext.deployment.engines.quantize_onnx_int8`) on
     ONNX Runtime's CPU execution provider.
 
-    Denormal floats are flushed to zero, as every engine here does: on x86 an
-    operation on them costs tens of times more, and values below 1e-38 change
-    no detection.
-
     Args:
         onnx_file: The model.
         threads: Intra-op threads; ``None`` lets ONNX Runtime use every core.
@@ -32,7 +28,6 @@ class OnnxRuntimeEngine(Engine):
     def __init__(self, onnx_file: str, threads: Optional[int] = None) -> None:
         import onnxruntime as ort
         options = ort.SessionOptions()
-        options.add_session_config_entry('session.set_denormal_as_zero', '1')
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(onnx_file, options,

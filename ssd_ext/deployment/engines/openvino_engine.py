@@ -26,8 +26,9 @@ class OpenVINOEngine(Engine):
     fp32 IR runs with ``INFERENCE_PRECISION_HINT=f32``: on a CPU with AMX or
     AVX512-BF16 the plugin would otherwise run it in bf16 and the fp32 row
     would not be fp32. INT8 IR keeps NNCF's fp32 parts in fp32 likewise.
-    Denormals are flushed to zero (``CPU_DENORMALS_OPTIMIZATION``), as by the
-    other engines.
+    Denormals are not flushed: ``CPU_DENORMALS_OPTIMIZATION`` sets FTZ/DAZ in
+    the threads that run inference, the caller's included, where they outlive
+    the engine (docs/deployment.md).
 
     Args:
         xml_file: The model (its ``.bin`` beside it).
@@ -44,8 +45,7 @@ class OpenVINOEngine(Engine):
         shape = model.input(0).get_partial_shape()
         self.input_size = fixed_size([d.get_length() if d.is_static else None
                                       for d in shape])
-        config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY',
-                  'CPU_DENORMALS_OPTIMIZATION': True}
+        config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = int(threads)
         self.compiled = core.compile_model(model, 'CPU', config)

@@ -14,10 +14,6 @@ class PyTorchEngine(Engine):
     """Runs ``model.predict`` (the head's own decoding and mmcv's NMS), with
     boxes in network-input pixels, padded to ``test_cfg.max_per_img`` rows.
 
-    Denormal floats are flushed to zero (``torch.set_flush_denormal``, for the
-    whole process) as the other engines do: on x86 they cost tens of times
-    more per operation, and values below 1e-38 change no detection.
-
     Args:
         model: A built detector in eval mode (:func:`ssd_ext.apis.build_detector`).
         amp_dtype: ``'bfloat16'`` runs the network under CPU autocast (with
@@ -31,7 +27,6 @@ class PyTorchEngine(Engine):
 
     def __init__(self, model: nn.Module, amp_dtype: Optional[str] = None,
                  channels_last: bool = False, compiled: bool = False) -> None:
-        torch.set_flush_denormal(True)
         self.model = model.eval()
         self.device = str(next(model.parameters()).device)
         self.amp_dtype = amp_dtype

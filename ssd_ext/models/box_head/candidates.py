@@ -5,7 +5,7 @@ One implementation for both consumers: ``MultiBoxHead.predict_by_feat``
 export wrapper (which masks them instead, fixed shapes). Every function here
 keeps its input's leading dimensions, so both can call it.
 """
-from typing import NamedTuple
+from typing import NamedTuple, Tuple
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -21,23 +21,29 @@ class Candidates(NamedTuple):
     prior_idx: Tensor  # int64 index into the priors (and the flattened deltas)
 
 
-def top_candidates(logits: Tensor, num_classes: int, nms_pre: int) -> Candidates:
-    """The ``nms_pre`` (all if < 0) highest class scores of each image.
+def ranked_pairs(logits: Tensor, num_classes: int, nms_pre: int) -> Tuple[Tensor, Tensor]:
+    """The ``nms_pre`` (all if < 0) highest class scores of each image, over
+    (prior, class) pairs, not priors, so that one prior can be a candidate of
+    several classes (as in per-class NMS).
 
     Args:
         logits: Tensor[B, P, C + 1] class logits, background last.
 
     Returns:
-        :class:`Candidates` with ``k = min(nms_pre, P * C)``. The top-k runs
-        over (prior, class) pairs, not priors, so one prior can be a candidate
-        of several classes (as in per-class NMS).
+        ``scores`` float32 [B, k] by decreasing value and ``pairs`` int64
+        [B, k], each ``prior * C + class``; ``k = min(nms_pre, P * C)``.
     """
     # Softmax in float32: half-precision scores tie too often for a stable top-k.
     scores = F.softmax(logits.float(), dim=-1)[..., :num_classes]
     flat = scores.reshape(logits.shape[0], -1)
     k = flat.shape[1] if nms_pre < 0 else min(nms_pre, flat.shape[1])
-    top_scores, top_idx = flat.topk(k, dim=1)
-    return Candidates(top_scores, top_idx % num_classes, top_idx // num_classes)
+    return flat.topk(k, dim=1)
+
+
+def top_candidates(logits: Tensor, num_classes: int, nms_pre: int) -> Candidates:
+    """:func:`ranked_pairs` split into labels and prior indices."""
+    scores, pairs = ranked_pairs(logits, num_classes, nms_pre)
+    return Candidates(scores, pairs % num_classes, pairs // num_classes)
 
 
 def decode_candidates(box_coder: BoxCoder, deltas: Tensor, priors: Tensor,
