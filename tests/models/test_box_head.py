@@ -70,7 +70,7 @@ def test_prior_cross_entropy_matches_flattened_cross_entropy():
     labels = torch.randint(0, num_classes + 1, flat.shape[:2])
     expected = torch.nn.functional.cross_entropy(
         flat.flatten(0, 1), labels.flatten(), reduction='none').view_as(labels)
-    torch.testing.assert_close(prior_cross_entropy(maps, labels, num_classes), expected)
+    torch.testing.assert_close(prior_cross_entropy(maps, labels, num_classes + 1), expected)
 
 
 def test_loss_is_normalised_by_positives():
@@ -80,7 +80,7 @@ def test_loss_is_normalised_by_positives():
     targets = torch.zeros(1, 4, 4)
     deltas = torch.zeros(1, 4, 4)
     deltas[0, 0] = torch.tensor([1., 0., 0., 3.])
-    ce = prior_cross_entropy([logits], labels, num_classes=2)
+    ce = prior_cross_entropy([logits], labels, num_logits=3)
     losses = multibox_loss(ce, deltas, targets, positive)
     # CE of uniform logits is log 3 for the positive and all 3 mined negatives.
     torch.testing.assert_close(losses['loss_cls'], torch.log(torch.tensor(3.)) * 4)

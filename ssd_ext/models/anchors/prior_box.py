@@ -64,7 +64,12 @@ class PriorBoxGenerator:
             ``max_sizes`` may be ``None`` to drop the ``sqrt(min * max)`` box.
         offset: Centre offset within a cell, in cells.
         flip: Also add ``1/r`` for each ratio.
-        clip: Clip priors to the input image.
+        clip: Clip priors' corners to the input image.
+        clip_wh: Cap each prior's width and height at the input's, keeping its
+            centre: torchvision's, ssd.pytorch's and lufficc/SSD's clamp of
+            normalised ``(cx, cy, w, h)`` to [0, 1] (their wide priors on the
+            last levels stay centred and overhang the image). Needs
+            ``input_size``.
     """
 
     def __init__(self,
@@ -77,7 +82,8 @@ class PriorBoxGenerator:
                  max_sizes: Optional[Sequence[float]] = None,
                  offset: float = 0.5,
                  flip: bool = True,
-                 clip: bool = False) -> None:
+                 clip: bool = False,
+                 clip_wh: bool = False) -> None:
         self.num_levels = len(ratios)
         if input_size is not None and not isinstance(input_size, (list, tuple)):
             input_size = (input_size, input_size)
@@ -118,6 +124,9 @@ class PriorBoxGenerator:
         self.offset = offset
         self.flip = flip
         self.clip = clip
+        if clip_wh and self.input_size is None:
+            raise ValueError('PriorBoxGenerator with clip_wh=True needs input_size')
+        self.clip_wh = clip_wh
         self.base_sizes = [self._cell_box_sizes(i) for i in range(self.num_levels)]
 
     @property
@@ -137,6 +146,9 @@ class PriorBoxGenerator:
             sizes.append((s * root, s / root))
             if self.flip:
                 sizes.append((s / root, s * root))
+        if self.clip_wh:
+            max_w, max_h = self.input_size
+            sizes = [(min(w, max_w), min(h, max_h)) for w, h in sizes]
         return sizes
 
     def grid_priors(self, featmap_sizes: Sequence[Tuple[int, int]],
@@ -192,4 +204,5 @@ class PriorBoxGenerator:
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(min_sizes={self.min_sizes}, '
                 f'max_sizes={self.max_sizes}, strides={self.strides}, '
-                f'ratios={self.ratios}, offset={self.offset}, clip={self.clip})')
+                f'ratios={self.ratios}, offset={self.offset}, clip={self.clip}, '
+                f'clip_wh={self.clip_wh})')

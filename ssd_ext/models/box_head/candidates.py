@@ -5,8 +5,10 @@ One implementation for both consumers: ``MultiBoxHead.predict_by_feat``
 export wrapper (which masks them instead, fixed shapes). Every function here
 keeps its input's leading dimensions, so both can call it.
 """
-from typing import NamedTuple, Tuple
+import itertools
+from typing import NamedTuple, Optional, Sequence, Tuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -27,7 +29,8 @@ def ranked_pairs(logits: Tensor, num_classes: int, nms_pre: int) -> Tuple[Tensor
     several classes (as in per-class NMS).
 
     Args:
-        logits: Tensor[B, P, C + 1] class logits, background last.
+        logits: Tensor[B, P, L] class logits, L >= C + 1: the C classes, then
+            background, then logits that join the softmax but are no class.
 
     Returns:
         ``scores`` float32 [B, k] by decreasing value and ``pairs`` int64
@@ -40,10 +43,66 @@ def ranked_pairs(logits: Tensor, num_classes: int, nms_pre: int) -> Tuple[Tensor
     return flat.topk(k, dim=1)
 
 
-def top_candidates(logits: Tensor, num_classes: int, nms_pre: int) -> Candidates:
-    """:func:`ranked_pairs` split into labels and prior indices."""
-    scores, pairs = ranked_pairs(logits, num_classes, nms_pre)
-    return Candidates(scores, pairs % num_classes, pairs // num_classes)
+# What ``nms_pre`` counts (``test_cfg.nms_pre_per``): each image's (prior,
+# class) pairs (ssd_ext), each level's (MMDetection >= 2.14) or each class's
+# priors (torchvision, whose ``topk_candidates`` is per class).
+NMS_PRE_SCOPES = ('image', 'level', 'class')
+
+
+def top_candidates(logits: Tensor, num_classes: int, nms_pre: int, per: str = 'image',
+                   level_sizes: Optional[Sequence[int]] = None) -> Candidates:
+    """The ``nms_pre`` (all if < 0) highest class scores of each image, or of
+    each level or class of it (``per``), by decreasing score.
+
+    Args:
+        logits: Tensor[B, P, L] class logits, L >= C + 1: the C classes, then
+            background, then logits that join the softmax but are no class.
+        per: ``'image'``, ``'level'`` or ``'class'`` (``NMS_PRE_SCOPES``).
+        level_sizes: Priors of each level, summing to P; needed for ``'level'``.
+
+    Returns:
+        :class:`Candidates` ``[B, k]``. The top-k runs over (prior, class)
+        pairs, not priors, so one prior can be a candidate of several classes
+        (as in per-class NMS): ``k = min(nms_pre, P * C)`` per image,
+        ``sum_l min(nms_pre, P_l * C)`` per level, ``C * min(nms_pre, P)`` per
+        class.
+    """
+    if per == 'image':
+        top_scores, pairs = ranked_pairs(logits, num_classes, nms_pre)
+        return Candidates(top_scores, pairs % num_classes, pairs // num_classes)
+    scores = F.softmax(logits.float(), dim=-1)[..., :num_classes]
+    if per == 'level':
+        if level_sizes is None or sum(level_sizes) != scores.shape[1]:
+            raise ValueError(f"nms_pre_per='level' needs level_sizes summing to "
+                             f'{scores.shape[1]} priors, got {level_sizes!r}')
+        starts = [0, *itertools.accumulate(level_sizes)][:-1]
+        parts = [_top_pairs(level, nms_pre, start) for level, start in
+                 zip(scores.split(list(level_sizes), dim=1), starts)]
+        return _by_score(*(torch.cat(field, 1) for field in zip(*parts)))
+    if per == 'class':
+        k = scores.shape[1] if nms_pre < 0 else min(nms_pre, scores.shape[1])
+        top_scores, prior_idx = scores.topk(k, dim=1)  # [B, k, C]
+        labels = torch.arange(num_classes, device=scores.device).expand_as(prior_idx)
+        flat = (t.reshape(scores.shape[0], -1) for t in (top_scores, labels, prior_idx))
+        return _by_score(*flat)
+    raise ValueError(f'nms_pre_per must be one of {NMS_PRE_SCOPES}, got {per!r}')
+
+
+def _top_pairs(scores: Tensor, nms_pre: int, first_prior: int) -> Candidates:
+    """Top ``nms_pre`` (prior, class) pairs of ``scores`` [B, P, C]; prior
+    indices shifted by ``first_prior``."""
+    num_classes = scores.shape[-1]
+    flat = scores.reshape(scores.shape[0], -1)
+    k = flat.shape[1] if nms_pre < 0 else min(nms_pre, flat.shape[1])
+    top_scores, top_idx = flat.topk(k, dim=1)
+    return Candidates(top_scores, top_idx % num_classes,
+                      top_idx // num_classes + first_prior)
+
+
+def _by_score(scores: Tensor, labels: Tensor, prior_idx: Tensor) -> Candidates:
+    """Candidates [B, k] sorted by decreasing score (stable)."""
+    order = scores.argsort(dim=1, descending=True, stable=True)
+    return Candidates(*(t.gather(1, order) for t in (scores, labels, prior_idx)))
 
 
 def decode_candidates(box_coder: BoxCoder, deltas: Tensor, priors: Tensor,

@@ -13,8 +13,8 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ssd_ext.models.box_head.batched_nms import loop_free_batched_nms
 from ssd_ext.models.box_head.box_coder import BoxCoder
-from ssd_ext.models.box_head.candidates import (decode_candidates, large_enough,
-                                                top_candidates)
+from ssd_ext.models.box_head.candidates import (NMS_PRE_SCOPES, decode_candidates,
+                                                large_enough, top_candidates)
 from ssd_ext.models.box_head.matcher import match_priors
 from ssd_ext.models.box_head.multibox_loss import multibox_loss, prior_cross_entropy
 from ssd_ext.registry import MODELS, TASK_UTILS
@@ -23,7 +23,8 @@ from ssd_ext.utils.validation import check_keys, check_positive
 TRAIN_CFG_DEFAULTS = dict(pos_iou_thr=0.5, neg_pos_ratio=3.0, smooth_l1_beta=1.0,
                           min_neg_per_image=0)
 TEST_CFG_DEFAULTS = dict(score_thr=0.02, nms=dict(type='nms', iou_threshold=0.45),
-                         nms_pre=1000, min_bbox_size=0, max_per_img=200)
+                         nms_pre=1000, nms_pre_per='image', min_bbox_size=0,
+                         max_per_img=200)
 
 
 # Keys of ``test_cfg.nms`` under which mmcv's ``batched_nms`` is plain greedy
@@ -58,14 +59,21 @@ class MultiBoxHead(BaseModule):
             ``smooth_l1_beta`` (1), ``min_neg_per_image`` (0: as in the paper,
             an image without boxes adds no loss; > 0 trains it as background).
         test_cfg: ``score_thr`` (0.02), ``nms`` (per-class, IoU 0.45),
-            ``nms_pre`` (candidates kept per image before NMS, -1 for all),
-            ``min_bbox_size`` (0), ``max_per_img`` (200).
+            ``nms_pre`` (candidates kept before NMS, -1 for all) per
+            ``nms_pre_per`` (``'image'``; ``'level'`` as MMDetection,
+            ``'class'`` as torchvision), ``min_bbox_size`` (0; -1 keeps
+            boxes clipped to nothing, as torchvision does), ``max_per_img``
+            (200).
         background_prior: If set, the classifier starts out predicting
             background with this probability at every prior (e.g. 0.99),
             instead of uniform scores. From scratch this removes the huge
             initial loss of ~8,700 near-uniform negatives per image, which
             otherwise dominates the first hundreds of steps. ``None`` is the
             paper's initialisation.
+        unused_logits: Logits per prior after the background that join the
+            softmax but are no class: a converted head whose source scores
+            ids no dataset class has (torchvision's COCO head scores 90
+            category ids, 10 of them unused). 0 in ssd_ext's own configs.
     """
 
     def __init__(self,
@@ -76,6 +84,7 @@ class MultiBoxHead(BaseModule):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  background_prior: Optional[float] = None,
+                 unused_logits: int = 0,
                  init_cfg: Optional[dict] = dict(
                      type='Xavier', layer='Conv2d', distribution='uniform',
                      bias=0)) -> None:
@@ -84,6 +93,10 @@ class MultiBoxHead(BaseModule):
             raise TypeError(f'num_classes must be an int, got {num_classes!r}')
         check_positive('num_classes', num_classes)
         self.num_classes = num_classes
+        if isinstance(unused_logits, bool) or not isinstance(unused_logits, int) \
+                or unused_logits < 0:
+            raise ValueError(f'unused_logits must be an int >= 0, got {unused_logits!r}')
+        self.num_logits = num_classes + 1 + unused_logits
         self.prior_generator = TASK_UTILS.build(prior_generator)
         if len(in_channels) != self.prior_generator.num_levels:
             raise ValueError(f'in_channels has {len(in_channels)} levels but the '
@@ -91,9 +104,12 @@ class MultiBoxHead(BaseModule):
         self.box_coder = BoxCoder(variances)
         self.train_cfg = _merge_cfg('train_cfg', train_cfg, TRAIN_CFG_DEFAULTS)
         self.test_cfg = _merge_cfg('test_cfg', test_cfg, TEST_CFG_DEFAULTS)
+        if self.test_cfg.nms_pre_per not in NMS_PRE_SCOPES:
+            raise ValueError(f'test_cfg.nms_pre_per must be one of {NMS_PRE_SCOPES}, '
+                             f'got {self.test_cfg.nms_pre_per!r}')
         anchors = self.prior_generator.num_base_priors
         self.cls_convs = nn.ModuleList(
-            nn.Conv2d(c, a * (num_classes + 1), 3, padding=1)
+            nn.Conv2d(c, a * self.num_logits, 3, padding=1)
             for c, a in zip(in_channels, anchors))
         self.reg_convs = nn.ModuleList(
             nn.Conv2d(c, a * 4, 3, padding=1) for c, a in zip(in_channels, anchors))
@@ -106,16 +122,18 @@ class MultiBoxHead(BaseModule):
         super().init_weights()
         if self.background_prior is None:
             return
-        # softmax gives p(bg) = e^b / (e^b + C) when the C class logits are 0.
+        # softmax gives p(bg) = e^b / (e^b + L - 1) when the other L - 1 logits are 0.
         p = self.background_prior
-        bias = math.log(p * self.num_classes / (1 - p))
+        bias = math.log(p * (self.num_logits - 1) / (1 - p))
+        logits = torch.zeros(self.num_logits)
+        logits[self.num_classes] = bias
         with torch.no_grad():
             for conv in self.cls_convs:
-                conv.bias.view(-1, self.num_classes + 1).copy_(
-                    torch.tensor([0.0] * self.num_classes + [bias]))
+                conv.bias.view(-1, self.num_logits).copy_(logits)
 
     def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
-        """Per-level maps: class logits [B, A*(C+1), H, W], deltas [B, A*4, H, W]."""
+        """Per-level maps: class logits [B, A*L, H, W] (L = C + 1 + unused
+        logits), deltas [B, A*4, H, W]."""
         cls_scores = [conv(f) for conv, f in zip(self.cls_convs, feats)]
         bbox_preds = [conv(f) for conv, f in zip(self.reg_convs, feats)]
         return cls_scores, bbox_preds
@@ -130,8 +148,8 @@ class MultiBoxHead(BaseModule):
 
     def flatten_outputs(self, cls_scores: Sequence[Tensor],
                         bbox_preds: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Tensor[B, P, C + 1] logits and Tensor[B, P, 4] deltas."""
-        return (self.flatten_levels(cls_scores, self.num_classes + 1),
+        """Tensor[B, P, L] logits and Tensor[B, P, 4] deltas."""
+        return (self.flatten_levels(cls_scores, self.num_logits),
                 self.flatten_levels(bbox_preds, 4))
 
     def priors(self, cls_scores: Sequence[Tensor]) -> Tensor:
@@ -187,7 +205,7 @@ class MultiBoxHead(BaseModule):
         labels, box_targets, positive = self.targets(self.priors(cls_scores),
                                                      batch_gt_instances)
         deltas = self.flatten_levels(bbox_preds, 4)
-        ce = prior_cross_entropy(cls_scores, labels, self.num_classes)
+        ce = prior_cross_entropy(cls_scores, labels, self.num_logits)
         return multibox_loss(ce, deltas, box_targets, positive,
                              self.train_cfg.neg_pos_ratio,
                              self.train_cfg.smooth_l1_beta,
@@ -211,7 +229,10 @@ class MultiBoxHead(BaseModule):
         cfg = self.test_cfg
         logits, deltas = self.flatten_outputs(cls_scores, bbox_preds)
         batch = logits.shape[0]
-        top = top_candidates(logits, self.num_classes, cfg.nms_pre)
+        level_sizes = [m.shape[-2] * m.shape[-1] * a for m, a in
+                       zip(cls_scores, self.prior_generator.num_base_priors)]
+        top = top_candidates(logits, self.num_classes, cfg.nms_pre, cfg.nms_pre_per,
+                             level_sizes)
         keep = top.scores > cfg.score_thr
         img_idx = torch.arange(batch, device=logits.device)[:, None].expand_as(keep)[keep]
         det_scores, det_labels = top.scores[keep], top.labels[keep]

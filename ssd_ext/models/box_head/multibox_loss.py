@@ -31,14 +31,16 @@ def hard_negative_mask(ce: Tensor, positive: Tensor, neg_pos_ratio: float,
 
 
 def prior_cross_entropy(cls_scores: Sequence[Tensor], labels: Tensor,
-                        num_classes: int) -> Tensor:
+                        num_logits: int) -> Tensor:
     """Softmax cross-entropy of every prior, in fp32.
 
     Args:
-        cls_scores: Per level Tensor[B, A * (C + 1), H, W]; channel
-            ``a * (C + 1) + c`` is class ``c`` of the cell's prior ``a``.
+        cls_scores: Per level Tensor[B, A * L, H, W]; channel ``a * L + c``
+            is logit ``c`` of the cell's prior ``a``. ``num_logits`` L is
+            C + 1 (the classes, then background) plus any logits after the
+            background that are no class (``MultiBoxHead.unused_logits``).
         labels: LongTensor[B, P], priors ordered level, row, column, prior;
-            ``num_classes`` is background.
+            C is background.
 
     Returns:
         Tensor[B, P]: ``-log_softmax(logits)[label]``.
@@ -47,7 +49,7 @@ def prior_cross_entropy(cls_scores: Sequence[Tensor], labels: Tensor,
     num_images = labels.shape[0]
     for scores in cls_scores:
         height, width = scores.shape[-2:]
-        logits = scores.float().view(num_images, -1, num_classes + 1, height * width)
+        logits = scores.float().view(num_images, -1, num_logits, height * width)
         num = logits.shape[1] * height * width
         level_labels = labels[:, start:start + num].view(num_images, height * width, -1)
         # One fused log_softmax pass over the class axis beats logsumexp's
