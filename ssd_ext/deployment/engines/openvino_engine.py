@@ -5,6 +5,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ssd_ext.deployment.engines.engine import Engine, fixed_size
+from ssd_ext.deployment.engines.signal_stack import keeps_signal_stack
 
 
 def convert_onnx_to_ir(onnx_file: str, xml_file: str) -> str:
@@ -28,7 +29,8 @@ class OpenVINOEngine(Engine):
     would not be fp32. INT8 IR keeps NNCF's fp32 parts in fp32 likewise.
     Denormals are not flushed: ``CPU_DENORMALS_OPTIMIZATION`` sets FTZ/DAZ in
     the threads that run inference, the caller's included, where they outlive
-    the engine (docs/deployment.md).
+    the engine (docs/deployment.md). Compiling keeps the caller's alternate
+    signal stack (:mod:`.signal_stack` says why).
 
     Args:
         xml_file: The model (its ``.bin`` beside it).
@@ -48,7 +50,8 @@ class OpenVINOEngine(Engine):
         config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = int(threads)
-        self.compiled = core.compile_model(model, 'CPU', config)
+        with keeps_signal_stack():
+            self.compiled = core.compile_model(model, 'CPU', config)
         self.request = self.compiled.create_infer_request()
         self.file = xml_file
 

@@ -12,6 +12,7 @@ import numpy as np
 from ssd_ext.deployment.engines.int8_scope import (fp32_reasons, infinite_pad_nodes,
                                                    split_nodes)
 from ssd_ext.deployment.engines.openvino_engine import is_int8_ir
+from ssd_ext.deployment.engines.signal_stack import keeps_signal_stack
 
 
 def quantize_ir_int8(onnx_file: str, xml_file: str, inputs: Sequence[np.ndarray],
@@ -33,10 +34,11 @@ def quantize_ir_int8(onnx_file: str, xml_file: str, inputs: Sequence[np.ndarray]
     quantised, kept = split_nodes(names, extra_fp32,
                                   infinite_pad_nodes(onnx.load(onnx_file).graph))
     ignored = sorted(set(names) - set(quantised))
-    quantised = nncf.quantize(
-        model, nncf.Dataset(list(inputs)), subset_size=len(inputs),
-        preset=nncf.QuantizationPreset.PERFORMANCE,
-        ignored_scope=nncf.IgnoredScope(names=ignored, validate=False))
+    with keeps_signal_stack():  # NNCF compiles the model to calibrate it
+        quantised = nncf.quantize(
+            model, nncf.Dataset(list(inputs)), subset_size=len(inputs),
+            preset=nncf.QuantizationPreset.PERFORMANCE,
+            ignored_scope=nncf.IgnoredScope(names=ignored, validate=False))
     if not is_int8_ir(quantised):
         raise RuntimeError(f'NNCF inserted no FakeQuantize op into {onnx_file}')
     os.makedirs(osp.dirname(osp.abspath(xml_file)), exist_ok=True)

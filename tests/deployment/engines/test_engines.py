@@ -1,18 +1,15 @@
 """Every CPU engine (``ssd_ext/deployment/engines/``) against PyTorch on the
 same inputs: fp32 engines within the export's tolerances, INT8 engines
-runnable and close (in a process of their own: ``int8_engine_check.py``); and
-:func:`load_engine` picking the backend by suffix."""
+runnable and close; and :func:`load_engine` picking the backend by suffix."""
 import copy
-import json
-import subprocess
-import sys
-from pathlib import Path
 
+import numpy as np
 import pytest
 from engine_fixtures import onnx_fixtures, small_model  # noqa: F401 (fixture)
 
 from ssd_ext.deployment import compare_detections, torch_detections
-from ssd_ext.deployment.engines import PyTorchEngine, load_engine
+from ssd_ext.deployment.agreement import image_agreement
+from ssd_ext.deployment.engines import EngineBuilder, PyTorchEngine, load_engine
 from ssd_ext.deployment.engines.build import unavailable
 from ssd_ext.deployment.verify import load_inputs, onnx_detections
 
@@ -69,24 +66,27 @@ def test_openvino_fp32(small_model, tmp_path):  # noqa: F811
 
 @pytest.mark.parametrize('backend,modules', [('onnxruntime-int8', ('onnxruntime',)),
                                              ('openvino-int8', ('openvino', 'nncf'))])
-def test_int8_engines_run_and_stay_close(tmp_path, backend, modules):
-    """In a process of its own (``int8_engine_check.py`` says why)."""
+def test_int8_engines_run_and_stay_close(small_model, tmp_path, backend, modules):  # noqa: F811
     for module in modules:
         pytest.importorskip(module)
-    proc = subprocess.run([sys.executable, str(Path(__file__).parent / 'int8_engine_check.py'),
-                           backend, str(tmp_path)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert r['precision'] == r['reopened_precision'] == 'int8'
-    assert r['calibration_images'] == r['images'] and r['quantised'] > 0
-    assert 'outside the network' in r['fp32']
+    model, _, inputs, files = small_model
+    builder = EngineBuilder(model, str(tmp_path), (160, 160),
+                            lambda: [x[None] for x in inputs], threads=1)
+    engine, info = builder.build(backend)
+    reopened = load_engine(info['file'])
+    assert engine.precision == reopened.precision == 'int8'
+    assert info['calibration_images'] == len(inputs) and info['quantised'] > 0
+    assert 'outside the network' in info['fp32']
+    data = load_inputs(model, files)[0]
+    ref = torch_detections(model, data)
+    got = onnx_detections(*engine(inputs), data['data_samples'])
+    agreement = [image_agreement(r, o, score_thr=0.3) for r, o in zip(ref, got)]
     # Random weights: scores near 0.3 are many and close, so the bar is loose;
     # trained models are held to the AP bar (tests/tools/test_deploy.py).
-    matched = sum(a['matched'] for a in r['agreement'])
-    total = sum(a['reference'] for a in r['agreement'])
-    assert total > 0 and matched / total > 0.5, r['agreement']
-    assert r['same_labels_reopened']
+    matched = sum(a['matched'] for a in agreement)
+    total = sum(a['reference'] for a in agreement)
+    assert total > 0 and matched / total > 0.5, agreement
+    np.testing.assert_array_equal(reopened(inputs)[1], engine(inputs)[1])
 
 
 def test_load_engine_errors(tmp_path):
