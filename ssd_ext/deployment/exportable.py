@@ -59,6 +59,12 @@ class ExportableSSD(nn.Module):
             # ONNX's NonMaxSuppression computes areas without mmcv's +1 offset.
             raise ValueError(f'test_cfg.nms.offset={nms["offset"]} cannot be exported; '
                              'ONNX NonMaxSuppression has no offset (use 0)')
+        per = detector.bbox_head.test_cfg.get('nms_pre_per', 'image')
+        if per != 'image':
+            raise ValueError(f"test_cfg.nms_pre_per={per!r} cannot be exported: the export "
+                             "ranks each image's candidates together (nms_pre_per='image'; "
+                             "--cfg-options model.test_cfg.nms_pre_per=image exports that, "
+                             'with slightly different detections)')
         self.detector = detector
         self.head = detector.bbox_head
         self.input_size = tuple(int(s) for s in input_size)

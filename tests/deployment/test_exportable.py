@@ -43,3 +43,26 @@ def test_rejects_an_nms_offset(repo_root):
     model.bbox_head.test_cfg.nms = dict(type='nms', iou_threshold=0.45, offset=1)
     with pytest.raises(ValueError, match='offset=1 cannot be exported'):
         ExportableSSD(model, (160, 160))
+
+
+@pytest.mark.parametrize('per', ['level', 'class'])
+def test_rejects_top_k_per_level_or_class(repo_root, per):
+    """The zoo's MMDetection and torchvision configs rank candidates per level
+    or class; the export ranks them per image, so it refuses rather than
+    exporting other detections."""
+    model = random_detector(repo_root)
+    model.bbox_head.test_cfg.nms_pre_per = per
+    with pytest.raises(ValueError, match=f"nms_pre_per='{per}' cannot be exported"):
+        ExportableSSD(model, (160, 160))
+
+
+def test_float_labels_are_exact_up_to_two_to_the_24(repo_root):
+    """Labels travel as float32 (no integer arithmetic an engine could run in
+    float kernels); every class of every (prior, class) index comes out exact."""
+    from ssd_ext.deployment.exportable import float_class_of
+    num_classes, num_priors = 81, 24564  # SSD512 on COCO with background
+    pairs = torch.arange(num_priors * num_classes)
+    labels = float_class_of(pairs[None], num_classes, num_priors)[0]
+    assert torch.equal(labels.long(), pairs % num_classes)
+    with pytest.raises(ValueError, match='exceed the 2\\*\\*24'):
+        float_class_of(pairs[None], 1000, 2 ** 24 // 1000 + 1)

@@ -10,17 +10,19 @@ normalised images in, fixed-shape ``(dets, labels)`` out.
 - ``int8_scope.py``: what both INT8 quantisers keep in fp32, and why
 - ``tensorrt_engine.py``: :class:`TensorRTEngine` (CUDA), fp16 or INT8 builds
 - ``build.py``: :class:`EngineBuilder`, every backend from one model
-- ``load.py``: :func:`load_engine`, an engine file by its suffix
+- ``load.py``: :func:`load_engine`, an engine file by its suffix, probe checked
+- ``probe.py``: each engine file's probe, run where the engine is opened
+- ``signal_stack.py``: the caller's signal stack, kept across OpenVINO's compile
 
 Backends other than PyTorch import their packages only when used (the
 ``deploy`` extra: ``SSD_EXT_EXTRAS=deploy bash tools/bootstrap.sh``).
 """
 from ssd_ext.deployment.engines.build import BACKENDS, EngineBuilder, unavailable
 from ssd_ext.deployment.engines.engine import Engine
-from ssd_ext.deployment.engines.load import ENGINE_SUFFIXES, load_engine
+from ssd_ext.deployment.engines.load import ENGINE_SUFFIXES, load_engine, open_engine
 from ssd_ext.deployment.engines.onnxruntime_engine import OnnxRuntimeEngine
 from ssd_ext.deployment.engines.onnxruntime_int8 import quantize_onnx_int8
 from ssd_ext.deployment.engines.torch_engine import PyTorchEngine
 
 __all__ = ['BACKENDS', 'EngineBuilder', 'unavailable', 'Engine', 'ENGINE_SUFFIXES',
-           'load_engine', 'OnnxRuntimeEngine', 'quantize_onnx_int8', 'PyTorchEngine']
+           'load_engine', 'open_engine', 'OnnxRuntimeEngine', 'quantize_onnx_int8', 'PyTorchEngine']

@@ -12,7 +12,7 @@ numpy arrays and a JSON string, read without pickle.
 import json
 import os.path as osp
 import warnings
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -20,13 +20,20 @@ from ssd_ext.deployment.verify import Detections, compare_detections
 
 PROBE_SUFFIX = '.probe.npz'
 PROBE_IMAGES = 2
-# precision -> (box px, score): what an engine of that precision may move on
-# another machine. fp32 differs between CPUs only in summation order (1e-4 px
-# and less); INT8 and fp16 also in rounding and kernels chosen.
-TOLERANCES = {'fp32': (0.05, 1e-3), 'fp16': (1.0, 0.02), 'int8': (2.0, 0.05)}
-# The recorded detections compared: each side's best TOP_N above SCORE_THR.
+# fp32: every one of each side's best TOP_N detections above SCORE_THR has a
+# twin (same label) within (box px, score). fp32 differs between CPUs only in
+# summation order (1e-4 px and less), so this is an order above the export's
+# parity check.
+FP32_TOLERANCE = (0.05, 1e-3)
 SCORE_THR = 0.05
 TOP_N = 50
+# INT8 and fp16: their kernels differ between CPUs by design (VNNI or not,
+# AMX), so single detections move by pixels; they are held to what deploy.py
+# asks of them against PyTorch: the probe's detections scoring at least
+# AGREEMENT_SCORE found (same label, IoU >= 0.5), with scores close on average.
+AGREEMENT_SCORE = 0.3
+MIN_RECALL = 0.95
+MAX_MEAN_SCORE_DIFF = 0.05
 
 
 class ProbeMismatch(RuntimeError):
@@ -50,9 +57,6 @@ def write_probe(engine_file: str, backend: str, precision: str, inputs: np.ndarr
     """Writes ``engine_file``'s probe: ``inputs`` float32 [N, 3, H, W], the
     expected ``dets``/``labels`` on them, and ``reference`` (what produced
     them) and ``built_on`` (the machine) for the error message."""
-    if precision not in TOLERANCES:
-        raise ValueError(f'{engine_file}: no probe tolerance for precision {precision!r}; '
-                         f'known: {sorted(TOLERANCES)}')
     meta = dict(backend=backend, precision=precision, reference=reference,
                 built_on=built_on)
     path = probe_file(engine_file)
@@ -78,11 +82,11 @@ def read_probe(engine_file: str) -> Dict:
     return probe
 
 
-def largest_difference(ref: Detections, got: Detections, box_atol: float,
-                       score_atol: float) -> Tuple[float, float]:
+def largest_difference(ref: Detections, got: Detections) -> Tuple[float, float]:
     """``(box px, score)`` of the worst-matched of ``ref``'s compared detections:
     each is paired with the same-label detection of ``got`` nearest to it
-    relative to the tolerances; ``inf`` where ``got`` has none of its label."""
+    relative to :data:`FP32_TOLERANCE`; ``inf`` where ``got`` has none of its label."""
+    box_atol, score_atol = FP32_TOLERANCE
     worst, pair = -1.0, (0.0, 0.0)
     order = np.argsort(-ref['scores'], kind='stable')
     for i in order[ref['scores'][order] > SCORE_THR][:TOP_N]:
@@ -97,13 +101,38 @@ def largest_difference(ref: Detections, got: Detections, box_atol: float,
     return float(pair[0]), float(pair[1])
 
 
+def fp32_disagreement(ref: List[Detections], got: List[Detections]) -> Optional[str]:
+    """Why fp32 detections ``got`` miss ``ref`` (per image), or ``None``."""
+    reports = [compare_detections(r, g, SCORE_THR, TOP_N, *FP32_TOLERANCE)
+               for r, g in zip(ref, got)]
+    if all(rep['ok'] for rep in reports):
+        return None
+    box, score = (max(d) for d in zip(*(largest_difference(r, g) for r, g in zip(ref, got))))
+    unmatched = sum(len(rep['unmatched']) for rep in reports)
+    return (f'largest difference {box:.4g} px in a box, {score:.4g} in a score (tolerance '
+            f'{FP32_TOLERANCE[0]} px, {FP32_TOLERANCE[1]}); {unmatched} detections unmatched')
+
+
+def reduced_disagreement(ref: List[Detections], got: List[Detections]) -> Optional[str]:
+    """Why INT8/fp16 detections ``got`` fall short of ``ref``, or ``None``."""
+    from ssd_ext.deployment.agreement import image_agreement, summarise
+    s = summarise(image_agreement(r, g, AGREEMENT_SCORE) for r, g in zip(ref, got))
+    if s['recall'] >= MIN_RECALL and s['mean_score_diff'] <= MAX_MEAN_SCORE_DIFF:
+        return None
+    return (f"found {s['matched']} of its {s['reference']} detections scoring >= "
+            f"{AGREEMENT_SCORE} (recall {s['recall']:.1%}, at least {MIN_RECALL:.0%} "
+            f"needed), mean score difference {s['mean_score_diff']:.3g} (at most "
+            f"{MAX_MEAN_SCORE_DIFF}), largest box difference {s['max_box_diff']:.3g} px")
+
+
 def check_probe(engine, engine_file: str, machine: str) -> Dict:
     """Runs ``engine`` on the probe of ``engine_file`` and raises
-    :class:`ProbeMismatch`, naming the file, the backend, ``machine`` and the
-    largest difference, unless every compared detection is matched within the
-    tolerance of the probe's precision. Without a probe: one warning, ``{}``.
+    :class:`ProbeMismatch`, naming the file, the backend, ``machine`` and how
+    far the engine is off, unless it meets its precision's bar (fp32:
+    :func:`fp32_disagreement`, else :func:`reduced_disagreement`). Without a
+    probe: one warning, ``{}``.
 
-    Returns the probe's ``meta`` with ``compared`` (detections matched).
+    Returns the probe's ``meta``.
     """
     probe = read_probe(engine_file)
     if not probe:
@@ -114,20 +143,15 @@ def check_probe(engine, engine_file: str, machine: str) -> Dict:
     if meta['backend'] != engine.backend:
         raise ProbeMismatch(f"{engine_file}: its probe was recorded for {meta['backend']}, "
                             f'but the file opens on {engine.backend}')
-    box_atol, score_atol = TOLERANCES[meta['precision']]
     got = padded_to_detections(*engine(probe['inputs']))
     ref = padded_to_detections(probe['dets'], probe['labels'])
-    reports = [compare_detections(r, g, SCORE_THR, TOP_N, box_atol, score_atol)
-               for r, g in zip(ref, got)]
-    if not all(rep['ok'] for rep in reports):
-        box, score = (max(d) for d in zip(*(largest_difference(r, g, box_atol, score_atol)
-                                             for r, g in zip(ref, got))))
-        unmatched = sum(len(rep['unmatched']) for rep in reports)
+    disagrees = fp32_disagreement if meta['precision'] == 'fp32' else reduced_disagreement
+    why = disagrees(ref, got)
+    if why:
         raise ProbeMismatch(
             f"{engine_file}: the {meta['backend']} {meta['precision']} engine disagrees "
-            f"with its probe on {machine}: largest difference {box:.4g} px in a box, "
-            f'{score:.4g} in a score (tolerance {box_atol} px, {score_atol}); {unmatched} '
-            f"detections unmatched. The probe holds {meta['reference']} detections from "
-            f"{meta['built_on']}. The file may have changed since, or this machine computes "
-            'the engine differently: rebuild it here (tools/deployment/deploy.py).')
-    return dict(meta, compared=sum(rep['compared'] for rep in reports))
+            f"with its probe on {machine}: {why}. The probe holds {meta['reference']} "
+            f"detections from {meta['built_on']}. The file may have changed since, or this "
+            'machine computes the engine differently: rebuild it here '
+            '(tools/deployment/deploy.py).')
+    return meta

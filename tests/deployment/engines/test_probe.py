@@ -58,6 +58,20 @@ def test_changed_openvino_weights_are_refused(small_model, tmp_path):  # noqa: F
     assert 'largest difference' in message and 'ATen' in message  # the CPU, named
 
 
+def test_changed_int8_weights_are_refused(small_model, tmp_path):  # noqa: F811
+    """INT8 is held to agreement (it differs between CPUs by design), which a
+    weights file changed after the build still fails."""
+    pytest.importorskip('openvino')
+    pytest.importorskip('nncf')
+    model, _, inputs, _ = small_model
+    _, info = builder(model, inputs, tmp_path).build('openvino-int8')
+    assert read_probe(info['file'])['meta']['reference'].startswith('its own')
+    load_engine(info['file'], threads=1)
+    scale_largest_ir_weights(info['file'], 0.5)
+    with pytest.raises(ProbeMismatch, match=r'openvino int8 engine disagrees .* \(recall'):
+        load_engine(info['file'], threads=1)
+
+
 def test_changed_onnx_weights_are_refused(small_model, tmp_path):  # noqa: F811
     onnx = pytest.importorskip('onnx')
     pytest.importorskip('onnxruntime')
