@@ -96,6 +96,22 @@ def test_int8_files_hold_int8(deployed):
     assert ov_ops.count('FakeQuantize') > 0
 
 
+def test_every_engine_file_carries_its_probe(deployed):
+    """Each file deploy.py built opens through load_engine, which runs its
+    probe: on the machine that built it, every probe passes."""
+    from ssd_ext.deployment.engines import load_engine
+    from ssd_ext.deployment.engines.probe import read_probe
+    _, rows, _, work = deployed
+    files = sorted(work.glob('*.onnx')) + sorted(work.glob('*.xml'))
+    assert len(files) == 4
+    for file in files:
+        meta = read_probe(str(file))['meta']
+        assert meta['reference'] == ('PyTorch fp32' if meta['precision'] == 'fp32'
+                                     else f"its own ({meta['backend']} int8 at build)")
+        engine = load_engine(str(file), threads=1)
+        assert (engine.backend, engine.precision) == (meta['backend'], meta['precision'])
+
+
 def test_table_speed_and_machine(deployed):
     out, rows, report, _ = deployed
     assert '| engine | AP | AP50 |' in out and report['machine'] in out
