@@ -98,6 +98,20 @@ def run_tool(cmd: List[str], env: Dict[str, str], cwd: Path, timeout: float = 60
     return proc.stdout
 
 
+def assert_same_weights_and_optimizer(ours: Path, reference: Path) -> None:
+    """Checkpoint ``ours`` holds ``reference``'s weights and optimizer state bit for bit."""
+    import torch
+
+    from ssd_ext.utils.checkpoint import safe_load
+    ours_ckpt, ref = safe_load(ours), safe_load(reference)
+    assert ours_ckpt['state_dict'].keys() == ref['state_dict'].keys()
+    for key, value in ref['state_dict'].items():
+        assert torch.equal(ours_ckpt['state_dict'][key], value), key
+    for pid, state in ref['optimizer']['state'].items():
+        for key, value in state.items():
+            assert torch.equal(ours_ckpt['optimizer']['state'][pid][key], value), (pid, key)
+
+
 def load_script(path: Path) -> ModuleType:
     """A script of this repository (tools/ and the test folders are not
     packages) loaded as a module, with its folder on ``sys.path`` while it is

@@ -7,6 +7,7 @@ fp32 on other CPUs, where bf16 is slower (``ssd_ext/engine/speed/precision.py``)
 import argparse
 
 from ssd_ext.engine.launch import add_runner_args, build_runner, destroy_dist, load_config
+from ssd_ext.engine.launch.restarts import resume_after_restart
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,6 +30,7 @@ def main() -> None:
             raise KeyError(f'{args.config} has no auto_scale_lr.base_batch_size; '
                            'it is needed by --auto-scale-lr')
         cfg.auto_scale_lr.enable = True
+    args.resume = resume_after_restart(args.resume, cfg.work_dir)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -8,8 +8,8 @@ this package registers every hook, loop, sampler, optim wrapper and file backend
 below in MMDetection's registries.
 """
 from ssd_ext.engine.checkpoint import (AllowCheckpointTypesHook, AtomicCheckpointHook,
-                                       AtomicLocalBackend, atomic_open, atomic_torch_save,
-                                       atomic_write, remove_stale_partials)
+                                       AtomicLocalBackend, PreemptionHook, atomic_open,
+                                       atomic_torch_save, atomic_write, remove_stale_partials)
 from ssd_ext.engine.data_checks_hook import DatasetModelConsistencyHook
 from ssd_ext.engine.nonfinite import NonFiniteLossHook
 from ssd_ext.engine.resume import (FastResumeIterBasedTrainLoop, ResumableInfiniteSampler,
@@ -19,8 +19,8 @@ from ssd_ext.engine.speed import (ChannelsLastHook, CompileForTestHook, CPUAutoc
 
 __all__ = [
     # checkpoint
-    'AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_open',
-    'atomic_torch_save', 'atomic_write', 'remove_stale_partials',
+    'AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'PreemptionHook',
+    'atomic_open', 'atomic_torch_save', 'atomic_write', 'remove_stale_partials',
     # data_checks_hook
     'DatasetModelConsistencyHook',
     # nonfinite

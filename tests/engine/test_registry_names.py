@@ -17,7 +17,7 @@ import ssd_ext.engine as engine
 REGISTERED = {
     'hooks': (HOOKS, ['AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'ChannelsLastHook',
                       'CompileForTestHook', 'DatasetModelConsistencyHook',
-                      'NonFiniteLossHook']),
+                      'NonFiniteLossHook', 'PreemptionHook']),
     'loops': (LOOPS, ['FastResumeIterBasedTrainLoop']),
     'data samplers': (DATA_SAMPLERS, ['ResumableInfiniteSampler']),
     'optim wrappers': (OPTIM_WRAPPERS, ['CPUAutocastOptimWrapper', 'SkipSafeAmpOptimWrapper']),

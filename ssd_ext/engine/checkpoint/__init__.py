@@ -6,15 +6,18 @@ a partial file, fsynced and renamed over its target (``atomic_io``, through the
 finds the previous checkpoint or the new one whole; ``AtomicCheckpointHook``
 orders the save so that the pointer never names a missing file, and
 ``AllowCheckpointTypesHook`` lets the Runner read the checkpoints back
-weights-only.
+weights-only. ``PreemptionHook`` saves the current iteration through it on
+SIGTERM/SIGUSR1 and exits with ``PREEMPTED_EXIT_CODE``.
 """
 from ssd_ext.engine.checkpoint.atomic_backend import AtomicLocalBackend
 from ssd_ext.engine.checkpoint.atomic_io import (atomic_open, atomic_torch_save, atomic_write,
                                                  remove_stale_partials)
 from ssd_ext.engine.checkpoint.hook import AtomicCheckpointHook
+from ssd_ext.engine.checkpoint.preemption import PREEMPTED_EXIT_CODE, PreemptionHook
 from ssd_ext.engine.checkpoint.types_hook import AllowCheckpointTypesHook
 
 __all__ = [
-    'AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_open',
-    'atomic_torch_save', 'atomic_write', 'remove_stale_partials'
+    'AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'AtomicLocalBackend',
+    'PREEMPTED_EXIT_CODE', 'PreemptionHook', 'atomic_open', 'atomic_torch_save',
+    'atomic_write', 'remove_stale_partials'
 ]

@@ -6,8 +6,9 @@ process group is joined without MMEngine's ``torch.cuda.set_device``, which a
 CPU build of torch cannot run (``cpu_dist.py``), and ``--amp`` autocasts where
 the hardware makes it pay (``engine/speed/precision.py``), with optimizer state
 that a skipped step cannot corrupt on a GPU (``engine/speed/amp_optim_wrapper.py``).
-It also sizes ``num_workers='auto'`` loaders to the machine (``loader_workers.py``)
-and adds ``ChannelsLastHook`` where NHWC pays (``engine/speed/channels_last.py``).
+It also sizes ``num_workers='auto'`` loaders to the machine (``loader_workers.py``),
+adds ``ChannelsLastHook`` where NHWC pays (``engine/speed/channels_last.py``) and
+``PreemptionHook`` to training (``restarts.py``).
 """
 import argparse
 import os
@@ -23,6 +24,7 @@ from mmengine.runner import Runner
 
 from ssd_ext.engine.launch.cpu_dist import init_cpu_process_group
 from ssd_ext.engine.launch.loader_workers import resolve_auto_workers
+from ssd_ext.engine.launch.restarts import add_preemption_hook
 from ssd_ext.engine.speed.precision import (AMP_DTYPES, channels_last_pays, log_amp_choice,
                                             resolve_amp_dtype, resolve_channels_last)
 from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
@@ -162,6 +164,8 @@ def build_runner(cfg: Config, amp: bool = False, training: bool = True,
     adapt_to_device(cfg)
     init_cpu_dist(cfg)
     resolve_auto_workers(cfg)
+    if training:
+        add_preemption_hook(cfg)
     autocast_dtype = enable_amp(cfg, training, amp_dtype) if amp else None
     requested, channels_last = channels_last, resolve_channels_last(channels_last,
                                                                     autocast_dtype)

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, assert_same_weights_and_optimizer
 
 from ssd_ext.engine.checkpoint.atomic_io import is_partial_name
 from ssd_ext.utils.checkpoint import safe_load
@@ -101,14 +100,8 @@ def _assert_valid_pointer(work_dir: Path, step: int) -> None:
 
 def _assert_same_training(work_dir: Path, reference: Path) -> None:
     assert _scalars(work_dir) == _scalars(reference)
-    ours = safe_load(work_dir / f'iter_{MAX_ITERS}.pth')
-    ref = safe_load(reference / f'iter_{MAX_ITERS}.pth')
-    assert ours['state_dict'].keys() == ref['state_dict'].keys()
-    for key, value in ref['state_dict'].items():
-        assert torch.equal(ours['state_dict'][key], value), key
-    for pid, state in ref['optimizer']['state'].items():
-        for key, value in state.items():
-            assert torch.equal(ours['optimizer']['state'][pid][key], value), (pid, key)
+    assert_same_weights_and_optimizer(work_dir / f'iter_{MAX_ITERS}.pth',
+                                      reference / f'iter_{MAX_ITERS}.pth')
 
 
 @pytest.fixture(scope='module')

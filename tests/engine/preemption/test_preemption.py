@@ -1,0 +1,195 @@
+"""Preemption and elastic restarts, end to end through ``tools/train.py`` and
+``tools/dist_train.sh`` on the toy config ``tests/configs/toy_preemption.py``
+(8 iterations, checkpoints at 3, 6 and 8):
+
+- a signal at iteration 5 saves ``iter_5.pth`` (not an interval checkpoint),
+  logs it and exits 143; ``--resume`` then ends with the uninterrupted run's
+  weights and optimizer state bit for bit: in one process with 2 data workers
+  whose random draws feed the loss (SIGTERM to all three processes, as Slurm
+  sends it), and on 2 gloo processes where
+  only rank 1 is signalled (SIGUSR1), so both ranks must agree to stop;
+- ``MAX_RESTARTS=1 tools/dist_train.sh`` with rank 1 SIGKILLed in iteration 5
+  restarts the group, which resumes from ``iter_3.pth`` by itself and ends
+  with the uninterrupted 2-process run's weights bit for bit.
+
+The 2-process runs use draws=False: the checkpoint holds rank 0's RNG states
+only (docs/reliability.md).
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+from conftest import REPO_ROOT, assert_same_weights_and_optimizer, run_tool, tool_env
+
+from ssd_ext.engine.checkpoint import PREEMPTED_EXIT_CODE
+from ssd_ext.utils.checkpoint import safe_load
+
+CONFIG = str(REPO_ROOT / 'tests' / 'configs' / 'toy_preemption.py')
+TRAIN = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), CONFIG]
+DIST_TRAIN = [str(REPO_ROOT / 'tools' / 'dist_train.sh'), CONFIG, '2']
+MAX_ITERS = 8
+ONE_PROCESS = ['--cfg-options', 'train_dataloader.num_workers=2',
+               'train_dataloader.persistent_workers=True']
+TWO_PROCESSES = ['--cfg-options', 'train_dataloader.dataset.draws=False']
+
+
+def _env(**fault: str) -> Dict[str, str]:
+    env = tool_env(Path(__file__).parent)
+    for key in ('FAULT_SIGNAL', 'FAULT_ITER', 'FAULT_RANK', 'FAULT_MARKER', 'MAX_RESTARTS'):
+        env.pop(key, None)
+    env.update(fault)
+    return env
+
+
+def _run(cmd: List[str], env: Dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """Runs ``cmd`` in a process group of its own (a fault may signal all of it)."""
+    return subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=600,
+                          start_new_session=True)
+
+
+def _losses(output: str) -> Dict[int, str]:
+    return {int(i): loss for i, loss in
+            re.findall(r'Iter\(train\) \[(\d+)/\d+\].*?loss: ([-\d.e+]+)', output)}
+
+
+def _assert_same_weights(work_dir: Path, reference: Path) -> None:
+    assert_same_weights_and_optimizer(work_dir / f'iter_{MAX_ITERS}.pth',
+                                      reference / f'iter_{MAX_ITERS}.pth')
+
+
+def _assert_preempted_at(work_dir: Path, output: str, step: int, cause: str) -> None:
+    ckpt = work_dir / f'iter_{step}.pth'
+    assert (f'Preempted ({cause}): stopped after iteration {step} with checkpoint {ckpt}; '
+            f'exiting with code {PREEMPTED_EXIT_CODE}') in output, output[-4000:]
+    assert (work_dir / 'last_checkpoint').read_text().strip() == str(ckpt)
+    assert safe_load(ckpt)['meta']['iter'] == step
+    assert not (work_dir / f'iter_{MAX_ITERS}.pth').exists()
+
+
+@pytest.fixture(scope='module')
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp('preemption')
+
+
+@pytest.fixture(scope='module')
+def two_process_reference(root) -> Path:
+    work_dir = root / 'dist_reference'
+    run_tool(DIST_TRAIN + ['--work-dir', str(work_dir)] + TWO_PROCESSES, _env(), root)
+    return work_dir
+
+
+def test_sigterm_saves_the_iteration_exits_143_and_resumes_exactly(root):
+    reference = root / 'reference'
+    ref_out = run_tool(TRAIN + ['--work-dir', str(reference)] + ONE_PROCESS, _env(), root)
+
+    work_dir = root / 'sigterm'
+    # to the main process and its 2 data workers, as Slurm signals a job
+    env = _env(FAULT_SIGNAL='SIGTERM', FAULT_ITER='4', FAULT_TO_GROUP='1',
+               FAULT_MARKER=str(root / 'sigterm.sent'))
+    proc = _run(TRAIN + ['--work-dir', str(work_dir)] + ONE_PROCESS, env, root)
+    assert proc.returncode == PREEMPTED_EXIT_CODE, proc.stdout[-4000:]
+    assert (root / 'sigterm.sent').exists()
+    _assert_preempted_at(work_dir, proc.stdout, 5, 'SIGTERM')
+
+    out = run_tool(TRAIN + ['--work-dir', str(work_dir), '--resume'] + ONE_PROCESS, env, root)
+    assert 'Resumed the data stream at iteration 5' in out, out[-4000:]
+    losses = {**_losses(proc.stdout), **_losses(out)}
+    assert losses == _losses(ref_out) and len(losses) == MAX_ITERS
+    _assert_same_weights(work_dir, reference)
+
+
+def test_a_signal_to_one_rank_stops_both_and_resumes_exactly(root, two_process_reference):
+    work_dir = root / 'dist_sigusr1'
+    env = _env(FAULT_SIGNAL='SIGUSR1', FAULT_ITER='4', FAULT_RANK='1',
+               FAULT_MARKER=str(root / 'sigusr1.sent'))
+    proc = _run(DIST_TRAIN + ['--work-dir', str(work_dir)] + TWO_PROCESSES, env, root)
+    assert proc.returncode != 0
+    # rank 0 was not signalled: it stopped on rank 1's flag (rank 1 may still
+    # be exiting when torchrun, seeing rank 0 end, stops it with SIGTERM)
+    _assert_preempted_at(work_dir, proc.stdout, 5, 'another rank')
+    assert re.search(rf'rank +: 0 \(local_rank: 0\)\s+exitcode +: {PREEMPTED_EXIT_CODE} ',
+                     proc.stdout), proc.stdout[-4000:]
+
+    out = run_tool(DIST_TRAIN + ['--work-dir', str(work_dir), '--resume'] + TWO_PROCESSES,
+                   _env(), root)
+    assert 'Resumed the data stream at iteration 5' in out, out[-4000:]
+    _assert_same_weights(work_dir, two_process_reference)
+
+
+def test_max_restarts_resumes_a_killed_group_exactly(root, two_process_reference):
+    work_dir = root / 'dist_sigkill'
+    marker = root / 'sigkill.sent'
+    env = _env(MAX_RESTARTS='1', FAULT_SIGNAL='SIGKILL', FAULT_ITER='4', FAULT_RANK='1',
+               FAULT_MARKER=str(marker))
+    out = run_tool(DIST_TRAIN + ['--work-dir', str(work_dir)] + TWO_PROCESSES, env, root)
+    assert marker.read_text() == 'SIGKILL rank 1 iteration 4\n'
+    assert 'failed (exitcode: -9) local_rank: 1' in out, out[-4000:]
+    assert 'Restart 1 of the process group' in out, out[-4000:]
+    assert f'Auto resumed from the latest checkpoint {work_dir / "iter_3.pth"}' in out
+    _assert_same_weights(work_dir, two_process_reference)
+
+
+def test_without_max_restarts_a_killed_group_fails(root):
+    work_dir = root / 'dist_sigkill_no_restart'
+    env = _env(FAULT_SIGNAL='SIGKILL', FAULT_ITER='1', FAULT_RANK='1',
+               FAULT_MARKER=str(root / 'sigkill_no_restart.sent'))
+    proc = _run(DIST_TRAIN + ['--work-dir', str(work_dir)] + TWO_PROCESSES, env, root)
+    assert proc.returncode != 0
+    assert 'Restart 1 of the process group' not in proc.stdout
+    assert not (work_dir / f'iter_{MAX_ITERS}.pth').exists()
+
+
+def test_elastic_restart_resumes_only_where_a_checkpoint_is(tmp_path, monkeypatch):
+    from ssd_ext.engine.launch.restarts import resume_after_restart
+    monkeypatch.delenv('TORCHELASTIC_RESTART_COUNT', raising=False)
+    assert resume_after_restart(None, str(tmp_path)) is None
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '0')
+    assert resume_after_restart('a.pth', str(tmp_path)) == 'a.pth'
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '2')
+    assert resume_after_restart('a.pth', str(tmp_path)) == 'a.pth'  # nothing saved yet
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_3.pth'))
+    assert resume_after_restart('a.pth', str(tmp_path)) == 'auto'
+    assert resume_after_restart(None, str(tmp_path)) == 'auto'
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', 'x')
+    with pytest.raises(ValueError, match="TORCHELASTIC_RESTART_COUNT='x'"):
+        resume_after_restart(None, str(tmp_path))
+
+
+def test_preemption_hook_arguments_are_checked():
+    from ssd_ext.engine.checkpoint import PreemptionHook
+    with pytest.raises(ValueError, match=r"\['SIGTREM'\]"):
+        PreemptionHook(signals=['SIGTERM', 'SIGTREM'])
+    with pytest.raises(TypeError, match="'SIGTERM'"):
+        PreemptionHook(signals='SIGTERM')
+    with pytest.raises(ValueError, match='got 300'):
+        PreemptionHook(exit_code=300)
+
+
+def test_preemption_hook_needs_the_atomic_checkpoint_hook():
+    from mmengine.hooks import CheckpointHook
+
+    from ssd_ext.engine.checkpoint import PreemptionHook
+
+    class Runner:
+        hooks = [CheckpointHook(by_epoch=False)]
+
+    with pytest.raises(ValueError, match=r"AtomicCheckpointHook.*\['CheckpointHook'\]"):
+        PreemptionHook().checkpoint_hook(Runner())
+
+
+def test_build_runner_adds_the_hook_once():
+    from mmengine.config import Config
+
+    from ssd_ext.engine.launch.restarts import add_preemption_hook
+    cfg = Config(dict(custom_hooks=[dict(type='NonFiniteLossHook')]))
+    add_preemption_hook(cfg)
+    add_preemption_hook(cfg)
+    assert [h['type'] for h in cfg.custom_hooks] == ['NonFiniteLossHook', 'PreemptionHook']
+    mine = Config(dict(custom_hooks=[dict(type='PreemptionHook', signals=['SIGUSR2'])]))
+    add_preemption_hook(mine)
+    assert mine.custom_hooks == [dict(type='PreemptionHook', signals=['SIGUSR2'])]
+
