@@ -19,6 +19,15 @@
 #                     tools/deployment/deploy.py; CI installs it). Part of the
 #                     stamp: a run without it after one with it re-runs pip
 #                     (seconds; nothing is uninstalled).
+#   SSD_EXT_TORCHVISION  torchvision requirement installed (online only, no
+#                     dependencies) into .venv/torchvision-reference, a folder on
+#                     no path: the tests' reference for the torchvision zoo model
+#                     (tests/models/zoo/torchvision_reference.py) puts it on
+#                     sys.path inside the test only. Not in .venv itself: the
+#                     index's CUDA builds do not load beside the CPU torch and an
+#                     importable torchvision breaks every MMEngine Runner.
+#                     Default torchvision==0.28.0 (pairs with torch 2.13.0);
+#                     skipped (and its tests skip) for another torch.
 #   FORCE_CUDA=1      build mmcv's CUDA ops too (needs nvcc and a CUDA torch;
 #                     TORCH_CUDA_ARCH_LIST=9.0 builds for one architecture only).
 #
@@ -38,7 +47,7 @@ STAMP="$VENV/.ssd_ext_installed"
 # FORCE_CUDA is part of the stamp: asking for CUDA ops after a CPU-only
 # install must reach the mmcv check below.
 want=$( (cat "$ROOT/setup.cfg" "$ROOT/tools/bootstrap.sh"; echo "FORCE_CUDA=${FORCE_CUDA:-0}"
-          echo "SSD_EXT_EXTRAS=${SSD_EXT_EXTRAS:-}") \
+          echo "SSD_EXT_EXTRAS=${SSD_EXT_EXTRAS:-}"; echo "SSD_EXT_TORCHVISION=${SSD_EXT_TORCHVISION:-}") \
     | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     exit 0
@@ -129,6 +138,13 @@ if [ -n "$WHEELHOUSE" ]; then
 else
     timed "ssd_ext" pip_install --no-build-isolation --use-pep517 \
         -e "${ROOT}[tests${SSD_EXT_EXTRAS:+,$SSD_EXT_EXTRAS}]"
+    if "$PY" -c "import torch, sys; sys.exit(not torch.__version__.startswith('2.13.'))"; then
+        timed "torchvision reference" pip_install --no-deps --upgrade \
+            --target "$VENV/torchvision-reference" "${SSD_EXT_TORCHVISION:-torchvision==0.28.0}"
+    else
+        echo "[bootstrap] torchvision reference not installed: torchvision 0.28.0 pairs" \
+             "with torch 2.13 only (its zoo tests skip)"
+    fi
 fi
 # What ssd_ext and its tools import (offline, declared dependencies were not
 # installed, so the check names each).
@@ -136,6 +152,13 @@ if ! "$PY" -c "import ssd_ext, mmdet.evaluation, mmcv.ops, pycocotools.coco, mat
 terminaltables, shapely, rich; from mmcv.ops import batched_nms"; then
     echo "[bootstrap] the stack does not import (the error above names what is missing;" \
          "offline, add its wheel to the wheelhouse)" >&2
+    exit 1
+fi
+# torchvision must stay out of .venv's path (see SSD_EXT_TORCHVISION).
+if "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torchvision') is None)"; then
+    echo "[bootstrap] torchvision is importable in $VENV: MMEngine's Runner fails on its" \
+         "unloadable ops; pip uninstall torchvision (the tests' copy lives in" \
+         "$VENV/torchvision-reference)" >&2
     exit 1
 fi
 echo "$want" > "$STAMP"

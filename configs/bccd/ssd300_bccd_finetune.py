@@ -1,6 +1,6 @@
 # SSD300 on BCCD blood cells (3 classes), fine-tuned from MMDetection's released
 # COCO SSD300 (25.5 AP; from ImageNet VGG16). Convert the file first (README,
-# Fine-tuning from released SSD weights):
+# Model zoo and fine-tuning; any zoo SSD300 loads, docs/model_zoo.md):
 #   python tools/model_converters/mmdet_to_ssd_ext.py \
 #       ssd300_coco_20210803_015428-d231a06e.pth checkpoints/ssd300_coco_mmdet.pth
 # What differs from ssd300_bccd.py (from scratch) and why:

@@ -8,25 +8,21 @@ detections of its 10 unused COCO ids have no dataset class; the rest, mapped to
 the dataset's class indices, must be ssd_ext's best detections: same labels,
 scores within 1e-4 relative, boxes within 1e-3 px + 1e-4 relative.
 """
-import importlib.util
-
 import pytest
 import torch
-from conftest import REPO_ROOT, load_script
+from conftest import REPO_ROOT
 from mmengine.config import Config
 from mmengine.dataset import Compose
 
 from ssd_ext.models.weight_conversion import torchvision_ssd_to_ssd_ext
 from ssd_ext.models.weight_conversion.torchvision_ssd import COCO_CLASS_IDS
 
-if importlib.util.find_spec('torchvision') is None:
-    # Not in the project's venv on purpose: with its C++ ops unloadable, an
-    # installed torchvision breaks every MMEngine Runner (collect_env imports it
-    # and catches only ModuleNotFoundError). Install torchvision==0.28.0 with
-    # --no-deps into a separate venv or PYTHONPATH to run these tests.
-    pytest.skip('torchvision is not installed (torchvision==0.28.0 pairs with torch '
-                '2.13.0; see this module)', allow_module_level=True)
-reference = load_script(REPO_ROOT / 'tests' / 'models' / 'zoo' / 'torchvision_reference.py')
+# torchvision is on no path (see torchvision_reference.py): the fixture below
+# makes it visible to this module's tests only.
+# Imported, not load_script'ed: its import state is one per process (pytest puts
+# this folder on sys.path).
+import torchvision_reference as reference  # noqa: E402
+from detections import assert_same_detections  # noqa: E402
 CONFIG = REPO_ROOT / 'configs' / 'zoo' / 'ssd300_coco_torchvision.py'
 # Random VGG weights saturate the softmax (scores tie at 1.0); scaled down,
 # class scores spread above the 0.01 threshold (about 0.03 to 0.07), so the
@@ -35,10 +31,19 @@ CLS_WEIGHT_SCALE = 0.1
 NUM_IMAGES = 3
 
 
-def build_pair():
+@pytest.fixture(scope='module')
+def torchvision():
+    reason = reference.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with reference.torchvision_visible() as module:
+        yield module
+
+
+def build_pair(torchvision):
     from mmdet.registry import MODELS
     torch.manual_seed(0)
-    ref = reference.torchvision_ssd300()
+    ref = reference.torchvision_ssd300(torchvision)
     with torch.no_grad():
         for conv in ref.head.classification_head.module_list:
             conv.weight.mul_(CLS_WEIGHT_SCALE)
@@ -60,16 +65,9 @@ def matched(ref_det, ours, img_meta):
     return (ref_det['boxes'][keep] / scale, ref_det['scores'][keep], labels), ours
 
 
-def by_class_then_score(boxes, scores, labels):
-    """Detections ordered by class, then decreasing score: the order per-class
-    NMS fixes, whatever the order of equal scores across classes."""
-    order = sorted(range(len(scores)), key=lambda i: (int(labels[i]), -float(scores[i])))
-    return boxes[order], scores[order], labels[order]
-
-
-def test_converted_torchvision_ssd300_finds_torchvision_detections(shared_data):
+def test_converted_torchvision_ssd300_finds_torchvision_detections(torchvision, shared_data):
     images = sorted((shared_data / 'tiny_coco' / 'val2017').glob('*.jpg'))[:NUM_IMAGES]
-    ref, ours, cfg = build_pair()
+    ref, ours, cfg = build_pair(torchvision)
     pipeline = Compose([t for t in cfg.test_pipeline if t['type'] != 'LoadAnnotations'])
     total = 0
     for path in images:
@@ -83,39 +81,27 @@ def test_converted_torchvision_ssd300_finds_torchvision_detections(shared_data):
         n = len(scores)
         assert n > 20, f'{path.name}: too few detections ({n}) to compare'
         assert len(ref_det['scores']) == 200  # torchvision's cap was reached
-        # At the cut (torchvision's 200th detection) equal scores of several
-        # classes may fall either way: compare above it.
-        floor = float(scores.min()) * (1 + 1e-5)
-        boxes, scores, labels = boxes[scores > floor], scores[scores > floor], labels[scores > floor]
-        top = result.scores > floor
-        n = len(scores)
-        assert int(top.sum()) == n, f'{path.name}: {int(top.sum())} detections, torchvision {n}'
-        ours_sorted = by_class_then_score(result.bboxes[top], result.scores[top],
-                                          result.labels[top])
-        ref_sorted = by_class_then_score(boxes, scores, labels)
-        assert torch.equal(ours_sorted[2], ref_sorted[2]), path.name
-        torch.testing.assert_close(ours_sorted[1], ref_sorted[1], rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(ours_sorted[0], ref_sorted[0], rtol=1e-4, atol=1e-3)
+        n = assert_same_detections(result, boxes, scores, labels, path.name)
         total += n
     assert total > 3 * 20
 
 
 @pytest.mark.parametrize('bad', ['backbone.scale_weight', 'head.regression_head.module_list.5.bias'])
-def test_conversion_refuses_a_file_missing_a_key(bad):
-    state = reference.torchvision_ssd300().state_dict()
+def test_conversion_refuses_a_file_missing_a_key(torchvision, bad):
+    state = reference.torchvision_ssd300(torchvision).state_dict()
     del state[bad]
     with pytest.raises(KeyError, match=bad.replace('.', r'\.')):
         torchvision_ssd_to_ssd_ext(state)
 
 
-def test_config_priors_are_torchvisions_default_boxes():
+def test_config_priors_are_torchvisions_default_boxes(torchvision):
     """Its clip=True caps widths and heights in (cx, cy, w, h): the wide priors
     of the 3x3 and 1x1 levels stay centred and overhang the image."""
     from mmdet.registry import TASK_UTILS
-    detection = reference.import_torchvision().models.detection
+    detection = torchvision.models.detection
     image_list = detection.image_list.ImageList(torch.zeros(1, 3, 300, 300), [(300, 300)])
     sizes = [38, 19, 10, 5, 3, 1]
-    ref = reference.torchvision_ssd300().anchor_generator(
+    ref = reference.torchvision_ssd300(torchvision).anchor_generator(
         image_list, [torch.zeros(1, 1, s, s) for s in sizes])[0]
     gen = Config.fromfile(str(CONFIG)).model.bbox_head.prior_generator
     ours = TASK_UTILS.build(gen).grid_priors([(s, s) for s in sizes])
