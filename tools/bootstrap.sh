@@ -26,8 +26,9 @@
 #                     sys.path inside the test only. Not in .venv itself: the
 #                     index's CUDA builds do not load beside the CPU torch and an
 #                     importable torchvision breaks every MMEngine Runner.
-#                     Default torchvision==0.28.0 (pairs with torch 2.13.0);
-#                     skipped (and its tests skip) for another torch.
+#                     Default torchvision==0.28.0 (pairs with torch 2.13.0),
+#                     skipped (and its tests skip) for another torch unless
+#                     SSD_EXT_TORCHVISION names the torchvision that pairs with it.
 #   FORCE_CUDA=1      build mmcv's CUDA ops too (needs nvcc and a CUDA torch;
 #                     TORCH_CUDA_ARCH_LIST=9.0 builds for one architecture only).
 #
@@ -138,7 +139,8 @@ if [ -n "$WHEELHOUSE" ]; then
 else
     timed "ssd_ext" pip_install --no-build-isolation --use-pep517 \
         -e "${ROOT}[tests${SSD_EXT_EXTRAS:+,$SSD_EXT_EXTRAS}]"
-    if "$PY" -c "import torch, sys; sys.exit(not torch.__version__.startswith('2.13.'))"; then
+    if [ -n "${SSD_EXT_TORCHVISION:-}" ] \
+            || "$PY" -c "import torch, sys; sys.exit(not torch.__version__.startswith('2.13.'))"; then
         timed "torchvision reference" pip_install --no-deps --upgrade \
             --target "$VENV/torchvision-reference" "${SSD_EXT_TORCHVISION:-torchvision==0.28.0}"
     else
