@@ -23,6 +23,21 @@ class Candidates(NamedTuple):
     prior_idx: Tensor  # int64 index into the priors (and the flattened deltas)
 
 
+def class_scores(logits: Tensor, num_classes: int) -> Tensor:
+    """float32 [B, P, C] softmax probabilities of the C classes (the softmax
+    runs over every logit; background and unused logits are then dropped).
+    float32: half-precision scores tie too often for a stable top-k."""
+    return F.softmax(logits.float(), dim=-1)[..., :num_classes]
+
+
+def _top_flat(scores: Tensor, nms_pre: int) -> Tuple[Tensor, Tensor]:
+    """The ``nms_pre`` (all if < 0) best of ``scores`` [B, P, C] over its
+    (prior, class) pairs: values [B, k] and pair indices ``prior * C + class``."""
+    flat = scores.reshape(scores.shape[0], -1)
+    k = flat.shape[1] if nms_pre < 0 else min(nms_pre, flat.shape[1])
+    return flat.topk(k, dim=1)
+
+
 def ranked_pairs(logits: Tensor, num_classes: int, nms_pre: int) -> Tuple[Tensor, Tensor]:
     """The ``nms_pre`` (all if < 0) highest class scores of each image, over
     (prior, class) pairs, not priors, so that one prior can be a candidate of
@@ -36,11 +51,7 @@ def ranked_pairs(logits: Tensor, num_classes: int, nms_pre: int) -> Tuple[Tensor
         ``scores`` float32 [B, k] by decreasing value and ``pairs`` int64
         [B, k], each ``prior * C + class``; ``k = min(nms_pre, P * C)``.
     """
-    # Softmax in float32: half-precision scores tie too often for a stable top-k.
-    scores = F.softmax(logits.float(), dim=-1)[..., :num_classes]
-    flat = scores.reshape(logits.shape[0], -1)
-    k = flat.shape[1] if nms_pre < 0 else min(nms_pre, flat.shape[1])
-    return flat.topk(k, dim=1)
+    return _top_flat(class_scores(logits, num_classes), nms_pre)
 
 
 # What ``nms_pre`` counts (``test_cfg.nms_pre_per``): each image's (prior,
@@ -67,10 +78,9 @@ def top_candidates(logits: Tensor, num_classes: int, nms_pre: int, per: str = 'i
         ``sum_l min(nms_pre, P_l * C)`` per level, ``C * min(nms_pre, P)`` per
         class.
     """
+    scores = class_scores(logits, num_classes)
     if per == 'image':
-        top_scores, pairs = ranked_pairs(logits, num_classes, nms_pre)
-        return Candidates(top_scores, pairs % num_classes, pairs // num_classes)
-    scores = F.softmax(logits.float(), dim=-1)[..., :num_classes]
+        return _top_pairs(scores, nms_pre, 0)
     if per == 'level':
         if level_sizes is None or sum(level_sizes) != scores.shape[1]:
             raise ValueError(f"nms_pre_per='level' needs level_sizes summing to "
@@ -92,11 +102,8 @@ def _top_pairs(scores: Tensor, nms_pre: int, first_prior: int) -> Candidates:
     """Top ``nms_pre`` (prior, class) pairs of ``scores`` [B, P, C]; prior
     indices shifted by ``first_prior``."""
     num_classes = scores.shape[-1]
-    flat = scores.reshape(scores.shape[0], -1)
-    k = flat.shape[1] if nms_pre < 0 else min(nms_pre, flat.shape[1])
-    top_scores, top_idx = flat.topk(k, dim=1)
-    return Candidates(top_scores, top_idx % num_classes,
-                      top_idx // num_classes + first_prior)
+    top_scores, pairs = _top_flat(scores, nms_pre)
+    return Candidates(top_scores, pairs % num_classes, pairs // num_classes + first_prior)
 
 
 def _by_score(scores: Tensor, labels: Tensor, prior_idx: Tensor) -> Candidates:
