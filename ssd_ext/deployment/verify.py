@@ -61,7 +61,10 @@ def compare_detections(ref: Detections, other: Detections, score_thr: float = 0.
     thresholded, so a score next to the threshold cannot cause a mismatch.
 
     Returns ``ok``, ``compared`` (PyTorch detections matched), the largest
-    differences of all matches and the ``unmatched`` detections of both sides.
+    differences of all matches and the ``unmatched`` detections of both sides,
+    each with ``nearest`` (the ``(box, score)`` differences of the unused
+    same-label detection nearest it relative to the tolerances; ``None`` when
+    the other side has none of its label).
     """
     report = dict(ok=True, compared=0, max_box_diff=0.0, max_score_diff=0.0,
                   unmatched=[])
@@ -77,9 +80,14 @@ def compare_detections(ref: Detections, other: Detections, score_thr: float = 0.
             ok = same & (score_diff <= score_atol) & (box_diff <= box_atol)
             if not ok.any():
                 report['ok'] = False
+                rel = np.where(same, np.maximum(box_diff / box_atol, score_diff / score_atol),
+                               np.inf)
+                near = int(np.argmin(rel)) if same.any() else None
                 report['unmatched'].append(
                     dict(side=name, label=int(a['labels'][i]), score=float(a['scores'][i]),
-                         box=[round(float(v), 3) for v in a['bboxes'][i]]))
+                         box=[round(float(v), 3) for v in a['bboxes'][i]],
+                         nearest=None if near is None else (float(box_diff[near]),
+                                                            float(score_diff[near]))))
                 continue
             j = int(np.flatnonzero(ok)[np.argmin(box_diff[ok])])
             used[j] = True

@@ -12,7 +12,7 @@ numpy arrays and a JSON string, read without pickle.
 import json
 import os.path as osp
 import warnings
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -82,35 +82,17 @@ def read_probe(engine_file: str) -> Dict:
     return probe
 
 
-def largest_difference(ref: Detections, got: Detections) -> Tuple[float, float]:
-    """``(box px, score)`` of the worst-matched of ``ref``'s compared detections:
-    each is paired with the same-label detection of ``got`` nearest to it
-    relative to :data:`FP32_TOLERANCE`; ``inf`` where ``got`` has none of its label."""
-    box_atol, score_atol = FP32_TOLERANCE
-    worst, pair = -1.0, (0.0, 0.0)
-    order = np.argsort(-ref['scores'], kind='stable')
-    for i in order[ref['scores'][order] > SCORE_THR][:TOP_N]:
-        same = got['labels'] == ref['labels'][i]
-        if not same.any():
-            return float('inf'), float('inf')
-        box = np.abs(got['bboxes'][same] - ref['bboxes'][i]).max(1)
-        score = np.abs(got['scores'][same] - ref['scores'][i])
-        j = int(np.argmin(np.maximum(box / box_atol, score / score_atol)))
-        if max(box[j] / box_atol, score[j] / score_atol) > worst:
-            worst, pair = max(box[j] / box_atol, score[j] / score_atol), (box[j], score[j])
-    return float(pair[0]), float(pair[1])
-
-
 def fp32_disagreement(ref: List[Detections], got: List[Detections]) -> Optional[str]:
     """Why fp32 detections ``got`` miss ``ref`` (per image), or ``None``."""
     reports = [compare_detections(r, g, SCORE_THR, TOP_N, *FP32_TOLERANCE)
                for r, g in zip(ref, got)]
     if all(rep['ok'] for rep in reports):
         return None
-    box, score = (max(d) for d in zip(*(largest_difference(r, g) for r, g in zip(ref, got))))
-    unmatched = sum(len(rep['unmatched']) for rep in reports)
+    unmatched = [u for rep in reports for u in rep['unmatched']]
+    box, score = max((u['nearest'] or (float('inf'), float('inf')) for u in unmatched),
+                     key=lambda d: max(d[0] / FP32_TOLERANCE[0], d[1] / FP32_TOLERANCE[1]))
     return (f'largest difference {box:.4g} px in a box, {score:.4g} in a score (tolerance '
-            f'{FP32_TOLERANCE[0]} px, {FP32_TOLERANCE[1]}); {unmatched} detections unmatched')
+            f'{FP32_TOLERANCE[0]} px, {FP32_TOLERANCE[1]}); {len(unmatched)} detections unmatched')
 
 
 def reduced_disagreement(ref: List[Detections], got: List[Detections]) -> Optional[str]:
