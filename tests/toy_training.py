@@ -56,16 +56,17 @@ class RecordingModel(BaseModel):
 def toy_runner(work_dir: Path, num_workers: int, load_log: Path,
                resume_from: Optional[str] = None, load_from: Optional[str] = None,
                max_iters: int = 10, seed: Optional[int] = 11, interval: int = 3,
-               max_keep_ckpts: int = 2, **checkpoint_args) -> Runner:
+               max_keep_ckpts: int = 2, batch_size: int = 2,
+               sampler: str = 'ResumableInfiniteSampler', **checkpoint_args) -> Runner:
     """Batches of 2 from 7 samples, by default a checkpoint every 3 iterations,
     2 kept. ``seed=None`` launches a run without a fixed seed."""
     return Runner(
         model=RecordingModel(), work_dir=str(work_dir),
         experiment_name=f'toy_{uuid.uuid4().hex}',
         train_dataloader=dict(
-            dataset=DrawingDataset(7, str(load_log)), batch_size=2,
+            dataset=DrawingDataset(7, str(load_log)), batch_size=batch_size,
             num_workers=num_workers, persistent_workers=num_workers > 0,
-            sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
+            sampler=dict(type=sampler, shuffle=True),
             collate_fn=dict(type='pseudo_collate')),
         train_cfg=dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),

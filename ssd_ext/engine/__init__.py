@@ -13,7 +13,7 @@ from ssd_ext.engine.checkpoint import (AllowCheckpointTypesHook, AtomicCheckpoin
 from ssd_ext.engine.data_checks_hook import DatasetModelConsistencyHook
 from ssd_ext.engine.nonfinite import NonFiniteLossHook
 from ssd_ext.engine.resume import (FastResumeIterBasedTrainLoop, ResumableInfiniteSampler,
-                                   get_rng_state, set_rng_state)
+                                   SeededSampleDataset, seed_everything)
 from ssd_ext.engine.speed import (ChannelsLastHook, CompileForTestHook, CPUAutocastOptimWrapper,
                                   SkipSafeAmpOptimWrapper, compile_network)
 
@@ -26,7 +26,8 @@ __all__ = [
     # nonfinite
     'NonFiniteLossHook',
     # resume
-    'FastResumeIterBasedTrainLoop', 'ResumableInfiniteSampler', 'get_rng_state', 'set_rng_state',
+    'FastResumeIterBasedTrainLoop', 'ResumableInfiniteSampler', 'SeededSampleDataset',
+    'seed_everything',
     # speed
     'ChannelsLastHook', 'CompileForTestHook', 'CPUAutocastOptimWrapper', 'SkipSafeAmpOptimWrapper',
     'compile_network'

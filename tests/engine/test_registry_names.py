@@ -8,7 +8,7 @@ of a config that names it.
 """
 import pytest
 from mmengine.fileio import get_file_backend
-from mmengine.registry import DATA_SAMPLERS, HOOKS, LOOPS, OPTIM_WRAPPERS
+from mmengine.registry import DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, OPTIM_WRAPPERS
 
 import ssd_ext.engine as engine
 
@@ -20,6 +20,7 @@ REGISTERED = {
                       'NonFiniteLossHook', 'PreemptionHook']),
     'loops': (LOOPS, ['FastResumeIterBasedTrainLoop']),
     'data samplers': (DATA_SAMPLERS, ['ResumableInfiniteSampler']),
+    'datasets': (DATASETS, ['SeededSampleDataset']),
     'optim wrappers': (OPTIM_WRAPPERS, ['CPUAutocastOptimWrapper', 'SkipSafeAmpOptimWrapper']),
 }
 BACKENDS = {'atomic_local': 'AtomicLocalBackend'}

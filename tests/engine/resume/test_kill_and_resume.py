@@ -8,13 +8,11 @@ The config is ``tests/configs/ssd160_kill_resume.py``; the kill points are in
 """
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import pytest
 from conftest import REPO_ROOT, assert_same_weights_and_optimizer
@@ -41,8 +39,9 @@ class Shapes:
         self.runs = 0
 
     def train(self, work_dir: Path, resume: bool = False, kill: Optional[tuple] = None,
-              load_log: Optional[Path] = None) -> Path:
-        """Runs tools/train.py; ``kill=(phase, step)`` SIGKILLs it there. Returns its log."""
+              load_log: Optional[Path] = None, options: Sequence[str] = ()) -> Path:
+        """Runs tools/train.py (``options``: its --cfg-options); ``kill=(phase,
+        step)`` SIGKILLs it there. Returns its log."""
         self.runs += 1
         log = work_dir.parent / f'{work_dir.name}_run{self.runs}.log'
         marker = work_dir.parent / f'{work_dir.name}_run{self.runs}.killed'
@@ -55,6 +54,8 @@ class Shapes:
             env['KILL_PHASE'], env['KILL_STEP'] = kill[0], str(kill[1])
         cmd = [sys.executable, str(REPO_ROOT / 'tools/train.py'), str(CONFIG),
                '--work-dir', str(work_dir)] + (['--resume'] if resume else [])
+        if options:
+            cmd += ['--cfg-options', *options]
         with open(log, 'w') as out:
             proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=out,
                                     stderr=subprocess.STDOUT)
@@ -128,27 +129,22 @@ def test_sigkill_during_iteration_resumes_exactly_without_reloading(shapes, refe
     shapes.train(work_dir, kill=('iteration', 4))
     _assert_valid_pointer(work_dir, 3)
     load_log = shapes.root / 'resumed_loads'
-    started = time.perf_counter()
-    log = shapes.train(work_dir, resume=True, load_log=load_log)
-    wall = time.perf_counter() - started
-    text = log.read_text()
-    match = re.search(r'Resumed the data stream at iteration 3 \((\d+) samples per '
-                      r'rank\) in ([\d.]+) s, without loading any past batch; RNG '
-                      r'states restored', text)
-    assert match, text[-3000:]
-    assert int(match.group(1)) == 3 * BATCH
-    print(f'\nresume at iteration 3: data stream positioned in {match.group(2)} s; '
-          f'whole resumed run (start-up, 3 iterations, 1 save) {wall:.1f} s')
-    assert float(match.group(2)) < 5
+    # Resumed with 2 workers instead of 1: the draws are the samples' own.
+    log = shapes.train(work_dir, resume=True, load_log=load_log,
+                       options=['train_dataloader.num_workers=2'])
+    assert (f'Resumed the data stream at iteration 3 (global sample {3 * BATCH}, seed 0) '
+            'without loading any past sample') in log.read_text()
     _assert_same_training(work_dir, reference)
     # Only new iterations' images were loaded: batches 3..5, plus at most the
-    # worker's prefetch (prefetch_factor 2) beyond the last one. MMEngine's
+    # workers' prefetch (prefetch_factor 2 each) beyond the last one. MMEngine's
     # IterBasedTrainLoop would first re-load batches 0..2 (6 images).
     resumed_loads = loads(load_log)
     new = (MAX_ITERS - 3) * BATCH
-    assert new <= len(resumed_loads) <= new + 2 * BATCH, resumed_loads
+    assert new <= len(resumed_loads) <= new + 2 * 2 * BATCH, resumed_loads
     reference_loads = loads(shapes.root / 'reference_loads')
-    assert resumed_loads[:new] == reference_loads[3 * BATCH:MAX_ITERS * BATCH]
+    expected = reference_loads[3 * BATCH:MAX_ITERS * BATCH]
+    # two workers append to the log concurrently: same images, any order
+    assert all(resumed_loads.count(i) >= expected.count(i) for i in expected)
 
 
 def _partials(work_dir: Path) -> List[str]:
