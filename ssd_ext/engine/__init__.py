@@ -3,14 +3,14 @@
 ``checkpoint`` (saves that survive a kill), ``resume`` (exact resume),
 ``nonfinite`` (the NaN/inf guard), ``speed`` (precision, memory format,
 compilation) and ``launch`` (the Runner of ``tools/``, not imported here);
-``data_checks_hook`` checks that the datasets and the model agree. Importing
+``class_consistency_hook`` checks the datasets' classes against the head. Importing
 this package registers every hook, loop, sampler, optim wrapper and file backend
 below in MMDetection's registries.
 """
 from ssd_ext.engine.checkpoint import (AllowCheckpointTypesHook, AtomicCheckpointHook,
                                        AtomicLocalBackend, PreemptionHook, atomic_open,
                                        atomic_torch_save, atomic_write, remove_stale_partials)
-from ssd_ext.engine.data_checks_hook import DatasetModelConsistencyHook
+from ssd_ext.engine.class_consistency_hook import DatasetModelConsistencyHook
 from ssd_ext.engine.nonfinite import NonFiniteLossHook
 from ssd_ext.engine.resume import (FastResumeIterBasedTrainLoop, ResumableInfiniteSampler,
                                    SeededSampleDataset, seed_everything)
@@ -21,7 +21,7 @@ __all__ = [
     # checkpoint
     'AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'PreemptionHook',
     'atomic_open', 'atomic_torch_save', 'atomic_write', 'remove_stale_partials',
-    # data_checks_hook
+    # class_consistency_hook
     'DatasetModelConsistencyHook',
     # nonfinite
     'NonFiniteLossHook',

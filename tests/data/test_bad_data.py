@@ -1,7 +1,7 @@
 """Bad data and bad config at the run's level: a run stops before training on a
 classes mismatch, trains through bad data, and a wrong annotation path is named.
 The data is the injected copy of ``faulty_coco``; the checks themselves are
-tested in ``test_checked_coco.py``, ``tests/engine/test_data_checks_hook.py``
+tested in ``test_checked_coco.py``, ``test_class_consistency.py``
 and the model modules' tests.
 """
 from pathlib import Path
@@ -11,7 +11,7 @@ from faulty_coco import CLASSES, BadCopy, bad_copy  # noqa: F401  (fixture)
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from ssd_ext.engine.data_checks_hook import DatasetModelMismatchError
+from ssd_ext.data.class_consistency import DatasetModelMismatchError
 
 
 # ---------------------------------------------------- classes vs the model head

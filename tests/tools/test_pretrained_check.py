@@ -1,5 +1,5 @@
 """Pretrained weights are checked before any dataset is built
-(``ssd_ext/engine/launch/pretrained_check.py``), and a distributed run reports
+(``ssd_ext/models/pretrained/config_check.py``), and a distributed run reports
 a missing file once per node.
 
 The runs use ``configs/bccd/ssd300_bccd_finetune.py`` from an empty folder: its
@@ -14,7 +14,7 @@ import torch
 from conftest import tool_env
 from mmengine.config import Config
 
-from ssd_ext.engine.launch.pretrained_check import (check_pretrained_weights,
+from ssd_ext.models.pretrained.config_check import (check_pretrained_weights,
                                                     pretrained_problems,
                                                     strict_pretrained_cfgs)
 from ssd_ext.models.pretrained.checksum import write_sidecar

@@ -105,7 +105,7 @@ def scan_dataset(ds_cfg: ConfigDict, num_classes: Optional[int], model_key: str,
     image files are counted in the report, not left out of them)."""
     from ssd_ext.data import DataCheckError, DataReport
     from ssd_ext.data.image_checks import check_image_files
-    from ssd_ext.engine.data_checks_hook import classes_problem
+    from ssd_ext.data.class_consistency import classes_problem
     report = DataReport(str(ds_cfg.get('ann_file')))
     header = [f'dataset: {ds_cfg.get("type", "?")} ({key})']
     try:

@@ -24,7 +24,7 @@ from mmengine.runner import Runner
 
 from ssd_ext.engine.launch.cpu_dist import init_cpu_process_group
 from ssd_ext.engine.launch.loader_workers import resolve_auto_workers
-from ssd_ext.engine.launch.pretrained_check import check_pretrained_weights
+from ssd_ext.models.pretrained.config_check import check_pretrained_weights
 from ssd_ext.engine.launch.restarts import add_preemption_hook
 from ssd_ext.engine.speed.precision import (AMP_DTYPES, channels_last_pays, log_amp_choice,
                                             resolve_amp_dtype, resolve_channels_last)
@@ -165,7 +165,7 @@ def build_runner(cfg: Config, amp: bool = False, training: bool = True,
     adapt_to_device(cfg)
     init_cpu_dist(cfg)
     resolve_auto_workers(cfg)
-    if training:  # before any dataset is built (pretrained_check.py)
+    if training:  # before any dataset is built (models/pretrained/config_check.py)
         check_pretrained_weights(cfg)
     if training:
         add_preemption_hook(cfg)

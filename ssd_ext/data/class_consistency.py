@@ -1,23 +1,12 @@
-"""Checks, before a run starts, that the datasets and the model agree.
+"""Rule: a dataset's ``len(metainfo['classes'])`` equals the head's ``num_classes``.
 
-A dataset does not know the model, so a dataset whose ``classes`` do not match
-the head's ``num_classes`` is only visible once both are built: typically a
-config that sets ``model.bbox_head.num_classes=3`` but forgets
-``metainfo=dict(classes=...)`` in a dataset, which then silently uses the 80
-COCO classes (labels >= 3 index out of the head's scores, or classes are never
-learned). :class:`DatasetModelConsistencyHook` compares them before the first
-iteration (``before_train``: the train and val datasets; ``before_val`` and
-``before_test`` for validation or testing alone) and raises naming both numbers
-and the config keys to fix. ``tools/analysis/check_dataset.py`` reports the same
-mismatch through :func:`classes_problem`. Config::
-
-    custom_hooks = [dict(type='DatasetModelConsistencyHook')]
+A config that sets ``model.bbox_head.num_classes=3`` but forgets
+``metainfo=dict(classes=...)`` leaves a CocoDataset on the 80 COCO classes
+(labels >= 3 index out of the head's scores). Checked before the first step by
+``DatasetModelConsistencyHook`` and by ``tools/analysis/check_dataset.py``.
 """
 from typing import Any, List, Optional, Sequence, Tuple
 
-from mmengine.hooks import Hook
-
-from ssd_ext.registry import HOOKS
 from ssd_ext.utils.model import unwrap_model
 
 
@@ -65,32 +54,3 @@ def check_consistency(model: Any, datasets: List[Tuple[str, Any]]) -> None:
             problems.append(problem)
     if problems:
         raise DatasetModelMismatchError('\n'.join(problems))
-
-
-@HOOKS.register_module()
-class DatasetModelConsistencyHook(Hook):
-    """Raises before the first iteration when a dataset's ``len(classes)``
-    differs from the head's ``num_classes``: the train and val datasets before
-    training, the val or test dataset before validating or testing."""
-
-    priority = 'VERY_HIGH'
-
-    def before_train(self, runner) -> None:
-        # Runner.train() builds the val loop (if any) before this hook runs, so
-        # reading it here builds nothing.
-        datasets = [('train_dataloader.dataset', runner.train_loop.dataloader.dataset)]
-        if runner.val_loop is not None:
-            datasets.append(('val_dataloader.dataset', runner.val_loop.dataloader.dataset))
-        check_consistency(runner.model, datasets)
-
-    def before_val(self, runner) -> None:
-        check_consistency(runner.model,
-                          [('val_dataloader.dataset', runner.val_loop.dataloader.dataset)])
-
-    def before_test(self, runner) -> None:
-        check_consistency(runner.model,
-                          [('test_dataloader.dataset', runner.test_loop.dataloader.dataset)])
-
-
-__all__ = ['DatasetModelConsistencyHook', 'DatasetModelMismatchError',
-           'check_consistency', 'classes_problem', 'model_num_classes']

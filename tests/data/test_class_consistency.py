@@ -1,10 +1,10 @@
-"""The dataset/model classes check of ``DatasetModelConsistencyHook``; a Runner
-stopped by it before the first step is in ``tests/data/test_bad_data.py``."""
+"""The dataset/model class-count rule; a Runner stopped by
+``DatasetModelConsistencyHook`` before the first step is in ``tests/data/test_bad_data.py``."""
 import pytest
 import torch
 
 from ssd_ext.data import CheckedCocoDataset
-from ssd_ext.engine.data_checks_hook import DatasetModelMismatchError, check_consistency
+from ssd_ext.data.class_consistency import DatasetModelMismatchError, check_consistency
 
 
 def test_consistency_check_names_numbers_and_keys():
