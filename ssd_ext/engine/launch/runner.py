@@ -1,15 +1,6 @@
-"""Runner construction shared by ``tools/train.py`` and ``tools/test.py``.
-
-Adds what MMEngine 0.10.7 lacks for CPU-only machines: distributed runs use the
-gloo backend and a CPU ``DistributedDataParallel`` (no ``device_ids``), the
-process group is joined without MMEngine's ``torch.cuda.set_device``, which a
-CPU build of torch cannot run (``cpu_dist.py``), and ``--amp`` autocasts where
-the hardware makes it pay (``engine/speed/precision.py``), with optimizer state
-that a skipped step cannot corrupt on a GPU (``engine/speed/amp_optim_wrapper.py``).
-It also sizes ``num_workers='auto'`` loaders to the machine (``loader_workers.py``),
-adds ``ChannelsLastHook`` where NHWC pays (``engine/speed/channels_last.py``) and
-``PreemptionHook`` to training (``restarts.py``).
-"""
+"""The Runner of ``tools/train.py`` and ``tools/test.py``: the config adapted to
+this machine (gloo and CPU DDP without GPUs, ``num_workers='auto'``, ``--amp``,
+``--channels-last``, ``PreemptionHook``) before MMEngine builds it."""
 import argparse
 import os
 import os.path as osp
@@ -104,16 +95,11 @@ def enable_amp(cfg: Config, training: bool, dtype: str = 'auto') -> Optional[str
 
 
 def destroy_dist(synchronize: bool = False) -> None:
-    """Tears the process group down before the interpreter exits: left to exit,
-    gloo's threads can abort the process after the work is done ("terminate
-    called without an active exception", seen with two CPU processes).
-
-    ``synchronize`` (after the work succeeded on this rank) first waits for
-    every rank, so that no rank tears its connections down while another still
-    works (seen once in three full test runs: a rank aborting at exit while rank
-    0 was writing metrics). Not after an error: the other ranks may never reach
-    the barrier.
-    """
+    """Tears the process group down before the interpreter exits (left to exit,
+    gloo's threads can abort the process: "terminate called without an active
+    exception"). ``synchronize``, after this rank succeeded, first waits for
+    every rank so none tears its connections down while another still works;
+    not after an error, where the others may never reach the barrier."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         if synchronize:
             torch.distributed.barrier()
