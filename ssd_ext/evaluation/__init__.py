@@ -1,3 +1,4 @@
+from ssd_ext.evaluation.checked_metric import CheckedCocoMetric
 from ssd_ext.evaluation.voc_metric import ClasswiseVOCMetric
 
-__all__ = ['ClasswiseVOCMetric']
+__all__ = ['CheckedCocoMetric', 'ClasswiseVOCMetric']

@@ -1,11 +1,15 @@
-"""``CheckedCocoMetric``: the ground truth goes through the dataset's checks."""
+"""``ssd_ext/evaluation/checked_metric.py``: the ground truth goes through the
+dataset's checks (the injected COCO copy of ``tests/data/faulty_coco.py``)."""
 import json
 
 import pytest
-from faulty_coco import (BAD_BOXES, PARTLY_OUTSIDE, bad_copy,  # noqa: F401  (fixture)
-                         build)
+from conftest import REPO_ROOT, load_script
 
 from ssd_ext.data import DataCheckError
+
+faulty_coco = load_script(REPO_ROOT / 'tests' / 'data' / 'faulty_coco.py')
+BAD_BOXES, PARTLY_OUTSIDE = faulty_coco.BAD_BOXES, faulty_coco.PARTLY_OUTSIDE
+bad_copy, build = faulty_coco.bad_copy, faulty_coco.build  # bad_copy: a fixture
 
 
 def test_checked_metric_leaves_bad_ground_truth_out(bad_copy):
@@ -46,7 +50,7 @@ def test_metric_without_ann_file_and_policy_values():
 def test_notes_are_logged_without_errors(tmp_path, monkeypatch):
     """A file whose only finding is a box partly outside its image: nothing is
     left out, and the count is still said (at INFO), not only kept in the report."""
-    import ssd_ext.data.checked_metric as module
+    import ssd_ext.evaluation.checked_metric as module
     from mmdet.registry import METRICS
     logged = []
     monkeypatch.setattr(module, 'print_log',
