@@ -10,9 +10,10 @@
   path (``batched_nms.py``) and the head (:class:`MultiBoxHead`,
   ``multibox_head.py``)
 - ``pretrained/``: the ``StrictPretrained`` weight initialiser (strict,
-  weights-only, checksummed, offline) and ImageNet VGG16 files to the backbone
-- ``weight_conversion.py``: MMDetection SSD checkpoints to ssd_ext's layout
-  (``tools/model_converters/``)
+  weights-only, checksummed, offline)
+- ``weight_conversion/``: foreign weights to ssd_ext's layout, one module per
+  source: SSD checkpoints (MMDetection, torchvision, ssd.pytorch, lufficc/SSD)
+  and ImageNet VGG16 files (``tools/model_converters/``)
 """
 from ssd_ext.models.anchors.prior_box import PriorBoxGenerator, caffe_prior_sizes
 from ssd_ext.models.backbones.vgg16 import VGG16ReducedFC

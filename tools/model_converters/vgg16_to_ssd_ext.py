@@ -7,7 +7,7 @@ SRC is any of the VGG16 files SSD codebases start from: torchvision's
 (IMAGENET1K_FEATURES), MMCV's ``vgg16_caffe-292e1171.pth`` or ssd.pytorch's
 ``vgg16_reducedfc.pth``; which one is told from its content. fc6/fc7 are
 reduced as the paper says and the file's input normalisation is folded into
-conv1_1 (``ssd_ext/models/pretrained/vgg16_conversion.py``), so the backbone
+conv1_1 (``ssd_ext/models/weight_conversion/imagenet_vgg16.py``), so the backbone
 sees the input ssd_ext's preprocessor gives. DST gets a ``DST.sha256`` beside
 it and is used with
 ``--cfg-options model.backbone.init_cfg.checkpoint=DST``.
@@ -16,8 +16,8 @@ import argparse
 from pathlib import Path
 
 from ssd_ext.models.pretrained.checksum import check_source, save_checked
-from ssd_ext.models.pretrained.vgg16_conversion import convert_vgg16
 from ssd_ext.models.weight_conversion import unwrap_state_dict
+from ssd_ext.models.weight_conversion.imagenet_vgg16 import convert_vgg16
 from ssd_ext.utils.checkpoint import safe_load
 
 

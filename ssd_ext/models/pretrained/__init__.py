@@ -9,8 +9,9 @@
 - ``strict_init.py``: :class:`StrictPretrained`, the weight initialiser configs
   name (``init_cfg=dict(type='StrictPretrained', ...)``): strict, weights-only,
   finite, checksummed, with the tensors a fine-tune re-initialises logged
-- ``vgg16_conversion.py``: ImageNet VGG16 files (torchvision, Caffe) to the
-  backbone's layout and input convention
+
+ImageNet VGG16 files in other layouts convert to the backbone's with
+``models/weight_conversion/imagenet_vgg16.py``.
 """
 from ssd_ext.models.pretrained.strict_init import StrictPretrained
 

@@ -1,7 +1,7 @@
-"""Foreign SSD checkpoints in ssd_ext's layout: one module per source, each a
-few pure functions from the source's state dict to ssd_ext's.
+"""Foreign weights in ssd_ext's layout: one module per source, each a few pure
+functions from the source's state dict to ssd_ext's.
 
-The rule every converter follows: each of the source's tensors lands on
+The rule every SSD checkpoint converter follows: each of the source's tensors lands on
 exactly one of ssd_ext's keys, values unchanged except the class logits, whose
 channels are reordered per prior into ssd_ext's order (the dataset's classes,
 then background, then any logits that are no class); a key the source layout
@@ -19,7 +19,9 @@ module              source                          layout
                                                     ``box_head.predictor``
 ==================  ==============================  ==============================
 
-ImageNet VGG16 files (backbone only): ``models/pretrained/vgg16_conversion.py``.
+``imagenet_vgg16`` converts the ImageNet VGG16 files SSD starts from
+(torchvision, MMCV, Caffe; backbone only): fc6/fc7 subsampled from the
+classifier, the file's input normalisation folded into conv1_1.
 """
 from ssd_ext.models.weight_conversion.common import unwrap_state_dict
 from ssd_ext.models.weight_conversion.lufficc import lufficc_ssd_to_ssd_ext
