@@ -6,8 +6,8 @@
 - ``anchors/prior_box.py``: prior boxes (:class:`PriorBoxGenerator`)
 - ``box_head/``: encoding (``box_coder.py``), matching (``matcher.py``), the
   MultiBox loss (``multibox_loss.py``), the decoding of scored candidates
-  (``candidates.py``, shared with the ONNX export), the batched NMS of the GPU
-  path (``batched_nms.py``) and the head (:class:`MultiBoxHead`,
+  (``candidates.py``, shared with the ONNX export), the loop-free batched NMS
+  of the GPU path (``loop_free_nms.py``) and the head (:class:`MultiBoxHead`,
   ``multibox_head.py``)
 - ``pretrained/``: the ``StrictPretrained`` weight initialiser (strict,
   weights-only, checksummed, offline)

@@ -28,7 +28,7 @@ from mmengine.registry import init_default_scope
 import ssd_ext.models.box_head.multibox_head as multibox_head
 from ssd_ext.engine.launch import enable_amp
 from ssd_ext.engine.speed.amp_optim_wrapper import SkipSafeAmpOptimWrapper
-from ssd_ext.models.box_head.batched_nms import loop_free_batched_nms
+from ssd_ext.models.box_head.loop_free_nms import loop_free_batched_nms
 from ssd_ext.registry import MODELS
 from conftest import load_script
 
@@ -211,7 +211,7 @@ def test_batch_of_64_suppresses_the_same_on_cpu_and_cuda(repo_root, monkeypatch)
 @pytest.mark.parametrize('seed', range(4))
 @pytest.mark.parametrize('iou_threshold', [0.3, 0.45, 0.7])
 def test_loop_free_nms_on_cuda_equals_mmcv_on_cuda(repo_root, seed, iou_threshold):
-    nms_tests = module_at(repo_root, 'tests/models/test_batched_nms.py')
+    nms_tests = module_at(repo_root, 'tests/models/box_head/test_loop_free_nms.py')
     counts = [0, 57, 1, 0, 120, 1, 33, 0]
     batch = [t.cuda() for t in nms_tests.random_batch(seed, counts)]
     want = nms_tests.mmcv_per_image(*batch, iou_threshold)  # mmcv's CUDA kernel
@@ -224,7 +224,7 @@ def test_loop_free_nms_on_cuda_equals_mmcv_on_cuda(repo_root, seed, iou_threshol
 
 
 def test_cuda_form_of_the_comparison_on_cuda(repo_root):
-    nms_tests = module_at(repo_root, 'tests/models/test_batched_nms.py')
+    nms_tests = module_at(repo_root, 'tests/models/box_head/test_loop_free_nms.py')
     boxes = torch.tensor(nms_tests.FORMS_DIFFER, device='cuda')
     scores, zeros = torch.tensor([0.9, 0.8], device='cuda'), torch.zeros(2, dtype=torch.long,
                                                                           device='cuda')

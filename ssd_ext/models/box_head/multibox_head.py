@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from ssd_ext.models.box_head.batched_nms import loop_free_batched_nms
+from ssd_ext.models.box_head.loop_free_nms import loop_free_batched_nms
 from ssd_ext.models.box_head.box_coder import BoxCoder
 from ssd_ext.models.box_head.candidates import (NMS_PRE_SCOPES, decode_candidates,
                                                 large_enough, top_candidates)
@@ -274,7 +274,7 @@ class MultiBoxHead(BaseModule):
         (no Python loop over (image, class) groups, no synchronisation per
         image) when the config is plain greedy NMS (:func:`is_greedy_nms`).
         Otherwise, and on a CPU, mmcv's kernel runs once per image (on a CPU
-        the faster way, see ``batched_nms.py``).
+        the faster way, see ``loop_free_nms.py``).
         """
         if boxes.numel() == 0:  # mmcv's batched_nms fails on no boxes
             return boxes.new_zeros((0, 5)), img_idx

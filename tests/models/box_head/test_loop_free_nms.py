@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch.overrides import TorchFunctionMode
 
-from ssd_ext.models.box_head.batched_nms import loop_free_batched_nms
+from ssd_ext.models.box_head.loop_free_nms import loop_free_batched_nms
 from ssd_ext.models.box_head.multibox_head import MultiBoxHead, is_greedy_nms
 from ssd_ext.registry import MODELS
 
