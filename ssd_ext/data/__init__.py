@@ -1,7 +1,7 @@
 from ssd_ext.data.augmentation import SSDPhotometricDistortion, SSDRandomGeometry
 from ssd_ext.data.checked_coco import CheckedCocoDataset
 from ssd_ext.data.checked_voc import CheckedVOCDataset
-from ssd_ext.data.report import DataCheckError, DataReport
+from ssd_ext.data.data_report import DataCheckError, DataReport
 
 __all__ = ['CheckedCocoDataset', 'CheckedVOCDataset', 'DataCheckError', 'DataReport',
            'SSDPhotometricDistortion', 'SSDRandomGeometry']

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, List, Mapping, Optional, Tuple
 
-from ssd_ext.data.report import DataReport
+from ssd_ext.data.data_report import DataReport
 
 # Problem kinds: the keys of the counts in reports and logs.
 MALFORMED_IMAGE = 'malformed image entry'

@@ -41,7 +41,7 @@ The format's class implements :meth:`read_annotation_file`, recording problems i
 and turns each image's objects into instances with :meth:`instances` (the
 annotation checks of :mod:`ssd_ext.data.annotation_checks`). Image files are
 checked by :mod:`ssd_ext.data.image_checks`; both reports are
-:class:`~ssd_ext.data.report.DataReport`.
+:class:`~ssd_ext.data.data_report.DataReport`.
 """
 import logging
 import math
@@ -51,8 +51,8 @@ from mmengine.logging import print_log
 
 from ssd_ext.data.annotation_checks import (NO_BOXES, UNLISTED_CATEGORY, ObjectEntry,
                                             check_objects)
+from ssd_ext.data.data_report import DataCheckError, DataReport
 from ssd_ext.data.image_checks import check_image_file, check_image_files, image_where
-from ssd_ext.data.report import DataCheckError, DataReport
 from ssd_ext.utils.validation import check_in
 
 POLICIES = ('error', 'skip')

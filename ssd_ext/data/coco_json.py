@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ssd_ext.data.annotation_checks import (DUPLICATE_ANN, DUPLICATE_IMAGE, MALFORMED_ANN,
                                             MALFORMED_BOX, MALFORMED_IMAGE, UNKNOWN_CATEGORY,
                                             UNKNOWN_IMAGE, ObjectEntry)
-from ssd_ext.data.report import DataCheckError, DataReport, Problem
+from ssd_ext.data.data_report import DataCheckError, DataReport, Problem
 
 
 def load_coco_json(path: str) -> dict:

@@ -23,7 +23,7 @@ from typing import List, Optional, Tuple
 
 from mmengine import fileio
 
-from ssd_ext.data.report import DataReport, Problem
+from ssd_ext.data.data_report import DataReport, Problem
 
 MISSING_IMAGE = 'image file missing'
 UNREADABLE_IMAGE = 'image file unreadable'

@@ -16,7 +16,7 @@ from typing import List, Optional, Tuple, Union
 from mmengine import fileio
 
 from ssd_ext.data.annotation_checks import MALFORMED_ANN, MALFORMED_BOX
-from ssd_ext.data.report import DataCheckError, Problem
+from ssd_ext.data.data_report import DataCheckError, Problem
 
 BOX_KEYS = ('xmin', 'ymin', 'xmax', 'ymax')
 MALFORMED_XML = 'annotation XML not parseable'

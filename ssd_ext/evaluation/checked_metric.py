@@ -34,7 +34,7 @@ from mmengine.logging import print_log
 from ssd_ext.data.annotation_checks import check_objects
 from ssd_ext.data.checked_dataset import POLICIES
 from ssd_ext.data.coco_json import coco_objects, load_coco_json, sanitize_coco
-from ssd_ext.data.report import DataCheckError, DataReport
+from ssd_ext.data.data_report import DataCheckError, DataReport
 from ssd_ext.registry import METRICS
 from ssd_ext.utils.validation import check_in
 

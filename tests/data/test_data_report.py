@@ -1,6 +1,6 @@
 """``DataReport``: the one report of the data checks and its two renderings."""
 from ssd_ext.data import DataReport
-from ssd_ext.data.report import MAX_NOTE_EXAMPLES, Finding
+from ssd_ext.data.data_report import MAX_NOTE_EXAMPLES, Finding
 
 
 def sample_report() -> DataReport:
