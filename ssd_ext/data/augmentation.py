@@ -26,6 +26,7 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from ssd_ext.registry import TRANSFORMS
+from ssd_ext.structures.box_iou import box_iou
 
 # results key: the output rectangle (x1, y1, x2, y2) that shows the source image;
 # outside it lies the expansion's mean fill.
@@ -49,19 +50,6 @@ def _like(array: np.ndarray, original):
         return array
     tensor = torch.from_numpy(array)
     return type(original)(tensor) if hasattr(original, 'tensor') else tensor
-
-
-def patch_ious(patches: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU [T, N] of ``(x1, y1, x2, y2)`` patches [T, 4] with boxes [N, 4]
-    (float32, MMDetection's eps-guarded union)."""
-    patches, boxes = patches[:, None], boxes[None]
-    lt = np.maximum(boxes[..., :2], patches[..., :2])
-    rb = np.minimum(boxes[..., 2:], patches[..., 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_patches = (patches[..., 2] - patches[..., 0]) * (patches[..., 3] - patches[..., 1])
-    area_boxes = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
-    return inter / np.maximum(area_patches + area_boxes - inter, np.float32(1e-6))
 
 
 # MMDetection's MinIoURandomCrop: tries per drawn IoU mode, and the uniform
@@ -113,7 +101,7 @@ def first_acceptable_patch(patches: Sequence[Tuple[int, int, int, int]], boxes: 
     if len(boxes) == 0:
         return 0, None
     fpatches = np.array(patches, np.float32)
-    ok = patch_ious(fpatches, boxes).min(1) >= min_iou
+    ok = box_iou(fpatches, boxes).min(1) >= min_iou  # [T, N] -> [T]
     inside = ((centers[None] > fpatches[:, None, :2])
               & (centers[None] < fpatches[:, None, 2:])).all(2)
     ok &= inside.any(1)

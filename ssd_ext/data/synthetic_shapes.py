@@ -13,6 +13,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
+from ssd_ext.structures.box_iou import box_iou
+
 CLASSES = ('circle', 'square', 'triangle')
 
 
@@ -42,16 +44,14 @@ def _draw_shape(img: np.ndarray, rng: np.random.Generator, label: int,
     return (x1, y1, x2 - x1 + 1, y2 - y1 + 1)
 
 
-def _overlaps(box, boxes, max_iou: float = 0.1) -> bool:
-    for other in boxes:
-        ix = max(0, min(box[2], other[2]) - max(box[0], other[0]))
-        iy = max(0, min(box[3], other[3]) - max(box[1], other[1]))
-        inter = ix * iy
-        union = ((box[2] - box[0]) * (box[3] - box[1]) +
-                 (other[2] - other[0]) * (other[3] - other[1]) - inter)
-        if inter / union > max_iou:
-            return True
-    return False
+def _overlaps(box: Tuple[int, int, int, int], boxes: List[Tuple[int, int, int, int]],
+              max_iou: float = 0.1) -> bool:
+    """Whether ``box`` has an IoU above ``max_iou`` with any of ``boxes``
+    (integer corners, exact in float64)."""
+    if not boxes:
+        return False
+    ious = box_iou(np.array([box], np.float64), np.array(boxes, np.float64))  # [1, N]
+    return bool((ious > max_iou).any())
 
 
 def make_split(out_dir: str, split: str, num_images: int, seed: int,

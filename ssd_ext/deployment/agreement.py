@@ -9,9 +9,8 @@ from typing import Dict, Iterable
 
 import numpy as np
 
-# The IoU [N, M] of boxes [N, 4] with boxes [M, 4] that the crop augmentation uses.
-from ssd_ext.data.augmentation import patch_ious as box_iou
 from ssd_ext.deployment.verify import Detections
+from ssd_ext.structures.box_iou import box_iou
 
 
 ZERO = dict(reference=0, matched=0, iou_sum=0.0, box_diff_sum=0.0, score_diff_sum=0.0,

@@ -3,18 +3,12 @@ detections to PyTorch's."""
 import numpy as np
 import pytest
 
-from ssd_ext.deployment.agreement import box_iou, image_agreement, summarise
+from ssd_ext.deployment.agreement import image_agreement, summarise
 
 
 def dets(boxes, scores, labels):
     return dict(bboxes=np.array(boxes, np.float32).reshape(-1, 4),
                 scores=np.array(scores, np.float32), labels=np.array(labels, np.int64))
-
-
-def test_box_iou():
-    a = np.array([[0, 0, 10, 10]], np.float32)
-    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
-    np.testing.assert_allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0]], rtol=1e-6)
 
 
 def test_matches_same_label_by_iou_and_measures_differences():

@@ -10,16 +10,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-
-def pairwise_iou(boxes: Tensor, priors: Tensor) -> Tensor:
-    """IoU of ``boxes`` [B, G, 4] with ``priors`` [P, 4]: Tensor[B, G, P]."""
-    lt = torch.maximum(boxes[..., :, None, :2], priors[None, None, :, :2])
-    rb = torch.minimum(boxes[..., :, None, 2:], priors[None, None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    area_b = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
-    area_p = (priors[:, 2] - priors[:, 0]) * (priors[:, 3] - priors[:, 1])
-    union = area_b[..., :, None] + area_p[None, None, :] - inter
-    return inter / union.clamp(min=torch.finfo(union.dtype).eps)
+from ssd_ext.structures.box_iou import box_iou
 
 
 def match_priors(gt_boxes: Tensor, gt_valid: Tensor, priors: Tensor,
@@ -37,7 +28,7 @@ def match_priors(gt_boxes: Tensor, gt_valid: Tensor, priors: Tensor,
     """
     num_images, num_gts = gt_valid.shape
     num_priors = priors.shape[0]
-    iou = pairwise_iou(gt_boxes.float(), priors.float())
+    iou = box_iou(gt_boxes.float(), priors.float())  # [B, G, P]
     iou = iou.masked_fill(~gt_valid[..., None], -1.0)
     if num_gts == 0:
         zeros = torch.zeros(num_images, num_priors, dtype=torch.long,
