@@ -144,7 +144,7 @@ def main() -> int:
     from mmengine.registry import init_default_scope
 
     from ssd_ext.apis import build_detector
-    from ssd_ext.deployment.engines import PyTorchEngine, load_engine
+    from ssd_ext.deployment.backends import PyTorchEngine, load_engine
     from ssd_ext.utils.config import input_size_from_cfg
 
     cfg = Config.fromfile(args.config)

@@ -8,12 +8,12 @@ ONNX export, engines of several backends, and measuring them against PyTorch.
   normalisation inside the graph (uint8 image input)
 - ``export.py``: :func:`export_onnx`, writes and checks the ONNX file
 - ``verify.py``: onnxruntime's detections against PyTorch's
-- ``engines/``: PyTorch, ONNX Runtime, OpenVINO and TensorRT engines, fp32 and INT8
+- ``backends/``: PyTorch, ONNX Runtime, OpenVINO and TensorRT engines, fp32 and INT8
 - ``calibration.py``: the images INT8 is calibrated on
 - ``evaluate.py``: every engine on the config's test split, AP and agreement
 - ``agreement.py``: how closely a reduced-precision engine follows PyTorch
-- ``speed.py``: latency and throughput of an engine
-- ``report.py``: the deployment table and its release checks
+- ``timing.py``: latency and throughput of an engine
+- ``deploy_table.py``: the deployment table and its release checks
 
 ``tools/deployment/export_onnx.py`` and ``tools/deployment/deploy.py`` are the
 command lines; ``tools/video_demo.py`` runs any engine on a video.

@@ -16,7 +16,7 @@ from mmengine.structures import InstanceData
 from torch import nn
 
 from ssd_ext.deployment.agreement import image_agreement, summarise
-from ssd_ext.deployment.engines.engine import Engine
+from ssd_ext.deployment.backends.interface import Engine
 from ssd_ext.deployment.verify import compare_detections, onnx_detections
 
 

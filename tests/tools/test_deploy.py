@@ -99,8 +99,8 @@ def test_int8_files_hold_int8(deployed):
 def test_every_engine_file_carries_its_probe(deployed):
     """Each file deploy.py built opens through load_engine, which runs its
     probe: on the machine that built it, every probe passes."""
-    from ssd_ext.deployment.engines import load_engine
-    from ssd_ext.deployment.engines.probe import read_probe
+    from ssd_ext.deployment.backends import load_engine
+    from ssd_ext.deployment.backends.probe import read_probe
     _, rows, _, work = deployed
     files = sorted(work.glob('*.onnx')) + sorted(work.glob('*.xml'))
     assert len(files) == 4

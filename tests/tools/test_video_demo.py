@@ -14,7 +14,7 @@ import torch
 
 from ssd_ext.data.synthetic_shapes import make_dataset
 from ssd_ext.deployment import load_inputs, torch_detections
-from ssd_ext.deployment.engines import PyTorchEngine
+from ssd_ext.deployment.backends import PyTorchEngine
 from ssd_ext.utils.config import input_size_from_cfg
 from conftest import load_script, run_tool, tool_env
 
@@ -151,7 +151,7 @@ def test_frame_input_matches_test_pipeline(tool, model, frame_png):
 def test_frame_boxes_match_pytorch_and_onnx(tool, model, onnx_file, frame_png):
     """Boxes in frame pixels equal ``model.predict(..., rescale=True)``'s on the
     image file, for the PyTorch engine and the ONNX Runtime one."""
-    from ssd_ext.deployment.engines import load_engine
+    from ssd_ext.deployment.backends import load_engine
     frame = cv2.imread(str(frame_png))
     preprocess, size = tool.frame_preprocess(model.cfg), input_size_from_cfg(model.cfg)
     (ref,) = torch_detections(model, load_inputs(model, [str(frame_png)])[0])

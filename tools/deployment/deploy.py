@@ -23,7 +23,7 @@ as skipped, with what they need):
 - ``tensorrt-fp16``, ``tensorrt-int8``: TensorRT on a CUDA GPU (INT8 from a
   symmetric QDQ model on the same calibration images).
 
-INT8 keeps in fp32 what :mod:`ssd_ext.deployment.engines.int8_scope` lists
+INT8 keeps in fp32 what :mod:`ssd_ext.deployment.backends.int8_scope` lists
 (box decoding, softmax and NMS; L2Norm) and the nodes ``--fp32-layers``
 matches; the table's build report says so.
 
@@ -62,8 +62,8 @@ from mmengine.config import DictAction
 
 
 def parse_args() -> argparse.Namespace:
-    from ssd_ext.deployment.engines.build import BACKENDS
-    from ssd_ext.deployment.engines.onnxruntime_int8 import CALIBRATION_METHODS
+    from ssd_ext.deployment.backends.build import BACKENDS
+    from ssd_ext.deployment.backends.onnxruntime_int8 import CALIBRATION_METHODS
     parser = argparse.ArgumentParser(description='Build and measure deployment engines')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file (loaded weights-only)')
@@ -100,7 +100,7 @@ def parse_args() -> argparse.Namespace:
 def build_engines(builder, backends: List[str]) -> Tuple[Dict, Dict]:
     """``(engines, results)``: each backend's engine, and per backend its build
     report or why it was skipped."""
-    from ssd_ext.deployment.engines.build import unavailable
+    from ssd_ext.deployment.backends.build import unavailable
     engines, results = {}, {}
     for backend in backends:
         reason = unavailable(backend)
@@ -122,7 +122,7 @@ def probe_inputs(model, cfg) -> np.ndarray:
     file's probe records."""
     from ssd_ext.deployment import load_inputs
     from ssd_ext.deployment.calibration import split_image_files
-    from ssd_ext.deployment.engines.probe import PROBE_IMAGES
+    from ssd_ext.deployment.backends.probe import PROBE_IMAGES
     return load_inputs(model, split_image_files(cfg, 'test')[:PROBE_IMAGES])[0]['inputs'].numpy()
 
 
@@ -143,7 +143,7 @@ def speed_inputs(model, cfg, largest: int) -> np.ndarray:
 def check_failures(rows: List[Dict], args) -> List[str]:
     """``--check``'s failures: the report's, and any backend asked for by name
     that was skipped (a gate must not pass on what it did not measure)."""
-    from ssd_ext.deployment.report import failed_checks
+    from ssd_ext.deployment.deploy_table import failed_checks
     failures = failed_checks(rows, args.max_ap50_drop)
     failures += [f"{r['engine']}: asked for, but skipped ({r['skipped']})"
                  for r in rows if 'skipped' in r and args.backends
@@ -161,10 +161,10 @@ def main() -> int:
 
     from ssd_ext.apis import build_detector
     from ssd_ext.deployment.calibration import SPLITS, calibration_files, calibration_inputs
-    from ssd_ext.deployment.engines.build import BACKENDS, EngineBuilder
+    from ssd_ext.deployment.backends.build import BACKENDS, EngineBuilder
     from ssd_ext.deployment.evaluate import evaluate_engines
-    from ssd_ext.deployment.report import deploy_rows, format_table
-    from ssd_ext.deployment.speed import time_engine
+    from ssd_ext.deployment.deploy_table import deploy_rows, format_table
+    from ssd_ext.deployment.timing import time_engine
     from ssd_ext.engine.launch.loader_workers import resolve_auto_workers
     from ssd_ext.engine.speed.precision import machine_description
     from ssd_ext.utils.config import input_size_from_cfg

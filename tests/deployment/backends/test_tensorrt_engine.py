@@ -1,4 +1,4 @@
-"""``ssd_ext/deployment/engines/tensorrt_engine.py``.
+"""``ssd_ext/deployment/backends/tensorrt_engine.py``.
 
 Without a CUDA GPU and the tensorrt package, the TensorRT backends must refuse
 with what they need (checked everywhere). With both (``pytest -m cuda`` on a
@@ -8,10 +8,10 @@ detections, INT8 finding most of them.
 """
 import pytest
 import torch
-from engine_fixtures import small_model  # noqa: F401 (fixture)
+from backend_fixtures import small_model  # noqa: F401 (fixture)
 
-from ssd_ext.deployment.engines.build import EngineBuilder, unavailable
-from ssd_ext.deployment.engines.tensorrt_engine import tensorrt_unavailable
+from ssd_ext.deployment.backends.build import EngineBuilder, unavailable
+from ssd_ext.deployment.backends.tensorrt_engine import tensorrt_unavailable
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='a CUDA GPU is here')
@@ -34,7 +34,7 @@ def test_tensorrt_engines_follow_pytorch(small_model, tmp_path, backend,  # noqa
                                          min_recall):
     from ssd_ext.deployment import load_inputs, onnx_detections, torch_detections
     from ssd_ext.deployment.agreement import image_agreement, summarise
-    from ssd_ext.deployment.engines import load_engine
+    from ssd_ext.deployment.backends import load_engine
     model, _, inputs, files = small_model
     builder = EngineBuilder(model, str(tmp_path), (160, 160),
                             lambda: [x[None] for x in inputs], max_batch=4)

@@ -8,8 +8,8 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from ssd_ext.deployment.engines.int8_scope import (fp32_reasons, infinite_pad_nodes,
-                                                   split_nodes)
+from ssd_ext.deployment.backends.int8_scope import (fp32_reasons, infinite_pad_nodes,
+                                                    split_nodes)
 
 # Op types given Q/DQ pairs inside the network: the convolutions, and the ops
 # between them that only move or compare values (ReLU, max pooling and its

@@ -1,7 +1,9 @@
-"""Deployed detectors behind one interface (:class:`Engine`): float32
-normalised images in, fixed-shape ``(dets, labels)`` out.
+"""Inference backends: PyTorch, ONNX Runtime, OpenVINO and TensorRT. The
+detector each one runs (an engine: a file built for it, or PyTorch's model)
+offers one interface, :class:`Engine`: float32 normalised images in,
+fixed-shape ``(dets, labels)`` out.
 
-- ``engine.py``: :class:`Engine`, the interface
+- ``interface.py``: :class:`Engine`, the interface
 - ``torch_engine.py``: :class:`PyTorchEngine`, ``model.predict`` (the reference)
 - ``onnxruntime_engine.py``: :class:`OnnxRuntimeEngine`, fp32 or INT8 ONNX files
 - ``onnxruntime_int8.py``: :func:`quantize_onnx_int8`, static QDQ quantisation
@@ -17,12 +19,12 @@ normalised images in, fixed-shape ``(dets, labels)`` out.
 Backends other than PyTorch import their packages only when used (the
 ``deploy`` extra: ``SSD_EXT_EXTRAS=deploy bash tools/bootstrap.sh``).
 """
-from ssd_ext.deployment.engines.build import BACKENDS, EngineBuilder, unavailable
-from ssd_ext.deployment.engines.engine import Engine
-from ssd_ext.deployment.engines.load import ENGINE_SUFFIXES, load_engine, open_engine
-from ssd_ext.deployment.engines.onnxruntime_engine import OnnxRuntimeEngine
-from ssd_ext.deployment.engines.onnxruntime_int8 import quantize_onnx_int8
-from ssd_ext.deployment.engines.torch_engine import PyTorchEngine
+from ssd_ext.deployment.backends.build import BACKENDS, EngineBuilder, unavailable
+from ssd_ext.deployment.backends.interface import Engine
+from ssd_ext.deployment.backends.load import ENGINE_SUFFIXES, load_engine, open_engine
+from ssd_ext.deployment.backends.onnxruntime_engine import OnnxRuntimeEngine
+from ssd_ext.deployment.backends.onnxruntime_int8 import quantize_onnx_int8
+from ssd_ext.deployment.backends.torch_engine import PyTorchEngine
 
 __all__ = ['BACKENDS', 'EngineBuilder', 'unavailable', 'Engine', 'ENGINE_SUFFIXES',
            'load_engine', 'open_engine', 'OnnxRuntimeEngine', 'quantize_onnx_int8', 'PyTorchEngine']

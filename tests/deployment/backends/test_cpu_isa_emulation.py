@@ -44,7 +44,7 @@ def test_engines_as_an_avx2_cpu_runs_them(tmp_path):
     proc = subprocess.run(
         [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
          '--rootdir', str(HERE.parents[2]), '--basetemp', str(tmp_path / 'pytest'),
-         str(HERE / 'test_engines.py'), str(HERE / 'test_probe.py')],
+         str(HERE / 'test_backends.py'), str(HERE / 'test_probe.py')],
         cwd=HERE.parents[2], env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:]

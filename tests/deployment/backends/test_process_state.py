@@ -5,11 +5,11 @@ import gc
 
 import numpy as np
 import pytest
-from engine_fixtures import small_model  # noqa: F401 (fixture)
+from backend_fixtures import small_model  # noqa: F401 (fixture)
 from test_probe import builder
 
-from ssd_ext.deployment.engines import load_engine
-from ssd_ext.deployment.engines.signal_stack import signal_stack
+from ssd_ext.deployment.backends import load_engine
+from ssd_ext.deployment.backends.signal_stack import signal_stack
 
 
 def is_mapped(address: int) -> bool:

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ssd_ext.deployment.engines.engine import Engine, fixed_size
+from ssd_ext.deployment.backends.interface import Engine, fixed_size
 
 
 def _torch_dtypes() -> dict:

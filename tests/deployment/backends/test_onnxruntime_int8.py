@@ -1,11 +1,11 @@
-"""``ssd_ext/deployment/engines/onnxruntime_int8.py``: the QDQ file it writes
+"""``ssd_ext/deployment/backends/onnxruntime_int8.py``: the QDQ file it writes
 and the scale check that refuses a broken calibration."""
 import numpy as np
 import pytest
-from engine_fixtures import small_model  # noqa: F401 (fixture)
+from backend_fixtures import small_model  # noqa: F401 (fixture)
 
-from ssd_ext.deployment.engines.onnxruntime_int8 import (check_scales, cpu_has_vnni,
-                                                         quantize_onnx_int8)
+from ssd_ext.deployment.backends.onnxruntime_int8 import (check_scales, cpu_has_vnni,
+                                                          quantize_onnx_int8)
 
 onnx = pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')

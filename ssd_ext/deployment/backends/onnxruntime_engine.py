@@ -3,7 +3,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ssd_ext.deployment.engines.engine import Engine, fixed_size
+from ssd_ext.deployment.backends.interface import Engine, fixed_size
 
 
 def is_quantized(onnx_file: str) -> bool:
@@ -15,7 +15,7 @@ def is_quantized(onnx_file: str) -> bool:
 
 class OnnxRuntimeEngine(Engine):
     """An ONNX file exported by :func:`ssd_ext.deployment.export_onnx` (or its
-    INT8 version, :func:`ssd_ext.deployment.engines.quantize_onnx_int8`) on
+    INT8 version, :func:`ssd_ext.deployment.backends.quantize_onnx_int8`) on
     ONNX Runtime's CPU execution provider.
 
     Args:

@@ -3,8 +3,8 @@ against its probe (:mod:`.probe`) on the machine that opens it."""
 import os.path as osp
 from typing import Optional
 
-from ssd_ext.deployment.engines.engine import Engine
-from ssd_ext.deployment.engines.probe import check_probe, read_probe
+from ssd_ext.deployment.backends.interface import Engine
+from ssd_ext.deployment.backends.probe import check_probe, read_probe
 
 # suffix -> backend that runs it
 ENGINE_SUFFIXES = {'.onnx': 'onnxruntime', '.xml': 'openvino', '.engine': 'tensorrt',
@@ -21,13 +21,13 @@ def open_engine(path: str, threads: Optional[int] = None) -> Engine:
     suffix = osp.splitext(path)[1].lower()
     backend = ENGINE_SUFFIXES.get(suffix)
     if backend == 'onnxruntime':
-        from ssd_ext.deployment.engines.onnxruntime_engine import OnnxRuntimeEngine
+        from ssd_ext.deployment.backends.onnxruntime_engine import OnnxRuntimeEngine
         return OnnxRuntimeEngine(path, threads)
     if backend == 'openvino':
-        from ssd_ext.deployment.engines.openvino_engine import OpenVINOEngine
+        from ssd_ext.deployment.backends.openvino_engine import OpenVINOEngine
         return OpenVINOEngine(path, threads)
     if backend == 'tensorrt':
-        from ssd_ext.deployment.engines.tensorrt_engine import TensorRTEngine
+        from ssd_ext.deployment.backends.tensorrt_engine import TensorRTEngine
         # A serialised TensorRT engine does not say which precision built it.
         return TensorRTEngine(path, read_probe(path).get('meta', {}).get('precision'))
     raise ValueError(f'{path}: unknown engine suffix {suffix!r}; expected one of '
@@ -36,7 +36,7 @@ def open_engine(path: str, threads: Optional[int] = None) -> Engine:
 
 def load_engine(path: str, threads: Optional[int] = None) -> Engine:
     """:func:`open_engine`, then its probe run here: raises
-    :class:`~ssd_ext.deployment.engines.probe.ProbeMismatch` (naming the file,
+    :class:`~ssd_ext.deployment.backends.probe.ProbeMismatch` (naming the file,
     backend, machine and largest difference) when the engine disagrees with
     the detections recorded at its build; warns once when it has no probe."""
     from ssd_ext.engine.speed.precision import machine_description

@@ -10,7 +10,7 @@ from typing import Dict
 
 import numpy as np
 
-from ssd_ext.deployment.engines.engine import Engine
+from ssd_ext.deployment.backends.interface import Engine
 
 
 def time_engine(engine: Engine, images: np.ndarray, warmup: int = 3, repeats: int = 10

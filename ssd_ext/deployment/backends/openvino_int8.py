@@ -9,10 +9,10 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from ssd_ext.deployment.engines.int8_scope import (fp32_reasons, infinite_pad_nodes,
-                                                   split_nodes)
-from ssd_ext.deployment.engines.openvino_engine import is_int8_ir
-from ssd_ext.deployment.engines.signal_stack import keeps_signal_stack
+from ssd_ext.deployment.backends.int8_scope import (fp32_reasons, infinite_pad_nodes,
+                                                    split_nodes)
+from ssd_ext.deployment.backends.openvino_engine import is_int8_ir
+from ssd_ext.deployment.backends.signal_stack import keeps_signal_stack
 
 
 def quantize_ir_int8(onnx_file: str, xml_file: str, inputs: Sequence[np.ndarray],

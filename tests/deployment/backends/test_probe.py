@@ -1,4 +1,4 @@
-"""Engine probes (``ssd_ext/deployment/engines/probe.py``): every built engine
+"""Engine probes (``ssd_ext/deployment/backends/probe.py``): every built engine
 file carries its expected detections, ``load_engine`` refuses an engine whose
 weights changed after the build and warns once about one without a probe."""
 import shutil
@@ -6,10 +6,10 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from engine_fixtures import small_model  # noqa: F401 (fixture)
+from backend_fixtures import small_model  # noqa: F401 (fixture)
 
-from ssd_ext.deployment.engines import EngineBuilder, PyTorchEngine, load_engine
-from ssd_ext.deployment.engines.probe import ProbeMismatch, probe_file, read_probe
+from ssd_ext.deployment.backends import EngineBuilder, PyTorchEngine, load_engine
+from ssd_ext.deployment.backends.probe import ProbeMismatch, probe_file, read_probe
 
 
 def builder(model, inputs, work_dir):
@@ -103,7 +103,7 @@ def test_probe_of_another_backend_is_refused(small_model, tmp_path):  # noqa: F8
     _, info = builder(model, inputs, tmp_path).build('onnxruntime-fp32')
     shutil.copy(info['probe'], tmp_path / 'm.xml.probe.npz')
     pytest.importorskip('openvino')
-    from ssd_ext.deployment.engines.openvino_engine import convert_onnx_to_ir
+    from ssd_ext.deployment.backends.openvino_engine import convert_onnx_to_ir
     convert_onnx_to_ir(onnx_file, str(tmp_path / 'm.xml'))
     with pytest.raises(ProbeMismatch, match='recorded for onnxruntime, but the file opens '
                        'on openvino'):

@@ -1,10 +1,10 @@
-"""``ssd_ext/deployment/engines/int8_scope.py``: what INT8 leaves in fp32."""
+"""``ssd_ext/deployment/backends/int8_scope.py``: what INT8 leaves in fp32."""
 import numpy as np
 import pytest
 from conftest import REPO_ROOT, load_script
 
-from ssd_ext.deployment.engines.int8_scope import (fp32_reasons, infinite_pad_nodes,
-                                                   split_nodes)
+from ssd_ext.deployment.backends.int8_scope import (fp32_reasons, infinite_pad_nodes,
+                                                    split_nodes)
 
 onnx = pytest.importorskip('onnx')
 onnx_fixtures = load_script(REPO_ROOT / 'tests' / 'deployment' / 'onnx_fixtures.py')

@@ -1,7 +1,7 @@
 """An engine file's probe: a few network inputs and the detections the engine
 must give on them, recorded when it was built and checked wherever it is opened.
 
-The rule: :func:`~ssd_ext.deployment.engines.load_engine` runs the probe and
+The rule: :func:`~ssd_ext.deployment.backends.load_engine` runs the probe and
 refuses an engine that disagrees with it beyond its precision's tolerance (a
 miscompiled kernel, another CPU's arithmetic, a weights file changed after the
 build). The recorded detections are PyTorch fp32's for fp32 engines, and the

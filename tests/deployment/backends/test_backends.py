@@ -1,16 +1,16 @@
-"""Every CPU engine (``ssd_ext/deployment/engines/``) against PyTorch on the
+"""Every CPU engine (``ssd_ext/deployment/backends/``) against PyTorch on the
 same inputs: fp32 engines within the export's tolerances, INT8 engines
 runnable and close; and :func:`load_engine` picking the backend by suffix."""
 import copy
 
 import numpy as np
 import pytest
-from engine_fixtures import onnx_fixtures, small_model  # noqa: F401 (fixture)
+from backend_fixtures import onnx_fixtures, small_model  # noqa: F401 (fixture)
 
 from ssd_ext.deployment import compare_detections, torch_detections
 from ssd_ext.deployment.agreement import image_agreement
-from ssd_ext.deployment.engines import EngineBuilder, PyTorchEngine, load_engine
-from ssd_ext.deployment.engines.build import unavailable
+from ssd_ext.deployment.backends import EngineBuilder, PyTorchEngine, load_engine
+from ssd_ext.deployment.backends.build import unavailable
 from ssd_ext.deployment.verify import load_inputs, onnx_detections
 
 
@@ -52,7 +52,7 @@ def test_onnxruntime_fp32(small_model):  # noqa: F811
 
 def test_openvino_fp32(small_model, tmp_path):  # noqa: F811
     pytest.importorskip('openvino')
-    from ssd_ext.deployment.engines.openvino_engine import convert_onnx_to_ir
+    from ssd_ext.deployment.backends.openvino_engine import convert_onnx_to_ir
     model, onnx_file, _, files = small_model
     xml = convert_onnx_to_ir(onnx_file, str(tmp_path / 'm.xml'))
     engine = load_engine(xml, threads=1)

@@ -9,8 +9,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from torch import nn
 
-from ssd_ext.deployment.engines.engine import Engine
-from ssd_ext.deployment.engines.probe import PROBE_IMAGES, check_probe, write_probe
+from ssd_ext.deployment.backends.interface import Engine
+from ssd_ext.deployment.backends.probe import PROBE_IMAGES, check_probe, write_probe
 
 BACKENDS = ('pytorch', 'pytorch-bf16', 'onnxruntime-fp32', 'onnxruntime-int8',
             'openvino-fp32', 'openvino-int8', 'tensorrt-fp16', 'tensorrt-int8')
@@ -38,7 +38,7 @@ def unavailable(backend: str) -> Optional[str]:
     if backend == 'openvino-int8':
         return _missing('onnx', 'openvino', 'nncf')
     if backend.startswith('tensorrt'):
-        from ssd_ext.deployment.engines.tensorrt_engine import tensorrt_unavailable
+        from ssd_ext.deployment.backends.tensorrt_engine import tensorrt_unavailable
         # INT8's QDQ file comes from ONNX Runtime's quantiser.
         needs = ('onnx', 'onnxruntime') if backend.endswith('int8') else ('onnx',)
         return _missing(*needs) or tensorrt_unavailable()
@@ -99,7 +99,7 @@ class EngineBuilder:
         int8 for TensorRT (``int8_symmetric.onnx``)."""
         name = 'int8_symmetric' if symmetric else 'int8'
         if name not in self._quant_info:
-            from ssd_ext.deployment.engines.onnxruntime_int8 import quantize_onnx_int8
+            from ssd_ext.deployment.backends.onnxruntime_int8 import quantize_onnx_int8
             self._quant_info[name] = quantize_onnx_int8(
                 self.fp32_onnx(), self.path(f'{name}.onnx'), self.calibration_inputs(),
                 self.calib_method, self.extra_fp32, symmetric)
@@ -134,7 +134,7 @@ class EngineBuilder:
         from ssd_ext.engine.speed.precision import machine_description
         inputs = self.probe_inputs()
         if engine.precision == 'fp32':
-            from ssd_ext.deployment.engines.torch_engine import PyTorchEngine
+            from ssd_ext.deployment.backends.torch_engine import PyTorchEngine
             dets, labels = PyTorchEngine(self.model)(inputs)
             reference = 'PyTorch fp32'
         else:
@@ -148,7 +148,7 @@ class EngineBuilder:
 
     def _build(self, backend: str, info: Dict) -> Engine:
         if backend in ('pytorch', 'pytorch-bf16'):
-            from ssd_ext.deployment.engines.torch_engine import PyTorchEngine
+            from ssd_ext.deployment.backends.torch_engine import PyTorchEngine
             if backend == 'pytorch':
                 return PyTorchEngine(self.model)
             # tools/test.py's fast CPU path: bf16 autocast, channels_last, compiled.
@@ -159,24 +159,24 @@ class EngineBuilder:
             engine(np.zeros((self.max_batch, 3, *self.input_size), np.float32))
             return engine
         if backend.startswith('onnxruntime'):
-            from ssd_ext.deployment.engines.onnxruntime_engine import OnnxRuntimeEngine
+            from ssd_ext.deployment.backends.onnxruntime_engine import OnnxRuntimeEngine
             file = self.fp32_onnx() if backend.endswith('fp32') else self.int8_onnx(info)
             info['file'] = file
             return OnnxRuntimeEngine(file, self.threads)
         if backend.startswith('openvino'):
-            from ssd_ext.deployment.engines.openvino_engine import (OpenVINOEngine,
-                                                                    convert_onnx_to_ir)
+            from ssd_ext.deployment.backends.openvino_engine import (OpenVINOEngine,
+                                                                     convert_onnx_to_ir)
             if backend.endswith('fp32'):
                 file = convert_onnx_to_ir(self.fp32_onnx(), self.path('openvino_fp32.xml'))
             else:
-                from ssd_ext.deployment.engines.openvino_int8 import quantize_ir_int8
+                from ssd_ext.deployment.backends.openvino_int8 import quantize_ir_int8
                 file = self.path('openvino_int8.xml')
                 info.update(quantize_ir_int8(self.fp32_onnx(), file,
                                              self.calibration_inputs(), self.extra_fp32))
             info['file'] = file
             return OpenVINOEngine(file, self.threads)
-        from ssd_ext.deployment.engines.tensorrt_engine import (TensorRTEngine,
-                                                                build_tensorrt_engine)
+        from ssd_ext.deployment.backends.tensorrt_engine import (TensorRTEngine,
+                                                                 build_tensorrt_engine)
         precision = backend.split('-')[1]
         onnx_file = (self.fp32_onnx() if precision == 'fp16'
                      else self.int8_onnx(info, symmetric=True))

@@ -1,4 +1,4 @@
-"""Shared by the engine tests: the random quickstart SSD160 of
+"""Shared by the backend tests: the random quickstart SSD160 of
 ``onnx_fixtures.py``, exported once, with its inputs on a few synthetic images."""
 import pytest
 from conftest import REPO_ROOT, load_script

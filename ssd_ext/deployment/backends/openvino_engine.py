@@ -4,8 +4,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ssd_ext.deployment.engines.engine import Engine, fixed_size
-from ssd_ext.deployment.engines.signal_stack import keeps_signal_stack
+from ssd_ext.deployment.backends.interface import Engine, fixed_size
+from ssd_ext.deployment.backends.signal_stack import keeps_signal_stack
 
 
 def convert_onnx_to_ir(onnx_file: str, xml_file: str) -> str:

@@ -7,7 +7,7 @@ import torch
 from mmdet.structures import DetDataSample
 from torch import nn
 
-from ssd_ext.deployment.engines.engine import Engine
+from ssd_ext.deployment.backends.interface import Engine
 
 
 class PyTorchEngine(Engine):

@@ -1,5 +1,5 @@
-"""``ssd_ext/deployment/report.py``: rows, the table and the release checks."""
-from ssd_ext.deployment.report import deploy_rows, failed_checks, format_table
+"""``ssd_ext/deployment/deploy_table.py``: rows, the table and the release checks."""
+from ssd_ext.deployment.deploy_table import deploy_rows, failed_checks, format_table
 
 
 def result(ap50, parity_ok=True, latency=10.0):
