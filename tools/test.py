@@ -1,11 +1,11 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
 
 Writes all metrics to ``WORK_DIR/metrics.json`` and prints the table that fits
-each evaluator (``ssd_ext/utils/report.py``): COCO's AP, AP50, AP75, APs, APm,
-APl; Pascal VOC's mAP with per-class AP (11-point or area, as configured); both
-when both are configured; a plain key/value table for other metrics. The
-checkpoint is loaded weights-only: a file that carries other pickled objects is
-refused rather than run.
+each evaluator (``ssd_ext/utils/metric_tables.py``): COCO's AP, AP50, AP75,
+APs, APm, APl; Pascal VOC's mAP with per-class AP (11-point or area, as
+configured); both when both are configured; a plain key/value table for other
+metrics. The checkpoint is loaded weights-only: a file that carries other
+pickled objects is refused rather than run.
 """
 import argparse
 import json
@@ -14,7 +14,7 @@ import os.path as osp
 from ssd_ext.engine.checkpoint.atomic_io import atomic_write
 from ssd_ext.engine.launch import add_runner_args, build_runner, destroy_dist, load_config
 from ssd_ext.utils.checkpoint import safe_load
-from ssd_ext.utils.report import format_metrics, jsonable_metrics, voc_eval_modes
+from ssd_ext.utils.metric_tables import format_metrics, jsonable_metrics, voc_eval_modes
 
 
 def parse_args() -> argparse.Namespace:

@@ -2,7 +2,7 @@
 and speed side by side; and the checks a release would gate on."""
 from typing import Dict, List, Optional, Sequence
 
-from ssd_ext.utils.report import markdown_table
+from ssd_ext.utils.metric_tables import markdown_table
 
 ACCURACY_HEADER = ['engine', 'AP', 'AP50', 'AP50 vs ref', 'same as ref', 'recall of ref',
                    'box diff px mean/max', 'score diff mean/max']

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ssd_ext.evaluation import ClasswiseVOCMetric
-from ssd_ext.utils.report import format_metrics, jsonable_metrics, voc_eval_modes
+from ssd_ext.utils.metric_tables import format_metrics, jsonable_metrics, voc_eval_modes
 
 COCO = {'coco/bbox_mAP': 0.231, 'coco/bbox_mAP_50': 0.412, 'coco/bbox_mAP_75': 0.234,
         'coco/bbox_mAP_s': -1.0, 'coco/bbox_mAP_m': 0.232, 'coco/bbox_mAP_l': 0.396}
