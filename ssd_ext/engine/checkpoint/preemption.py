@@ -1,23 +1,15 @@
 """Preemption: a signal makes training save the iteration it is in and exit.
 
-Rule: on SIGTERM (what Slurm sends a preempted or cancelled job, and what
-torchrun sends its workers when it stops them) or SIGUSR1 (the usual choice for
-Slurm's ``--signal=USR1@SECONDS`` warning before the time limit), training
-finishes the current iteration (its optimizer step, scheduler step and log
-line), writes ``iter_N.pth`` and the ``last_checkpoint`` pointer through the
-configured :class:`AtomicCheckpointHook`, logs it, and exits with
-:data:`PREEMPTED_EXIT_CODE` (143, the shell's code for a SIGTERM), which
-``tools/slurm_train.sh`` answers by requeueing the job with ``--resume``.
-
-With several processes the signal may reach only some of them: every rank
-all-reduces its flag (max) after each iteration, so all ranks stop after the
-same one. The handler only records the signal; everything else happens at the
-iteration boundary, in the main thread, between two steps. Processes forked
-meanwhile (DataLoader workers) start with the signals blocked: Slurm sends them
-to every process of the job.
+Rule: after SIGTERM (Slurm preempting or cancelling a job, torchrun stopping
+its workers) or SIGUSR1 (Slurm's ``--signal=USR1@SECONDS``), training finishes
+the iteration, saves it through :class:`AtomicCheckpointHook`, logs it and exits
+with :data:`PREEMPTED_EXIT_CODE` (143, the shell's code for SIGTERM), on which
+``tools/slurm_train.sh`` requeues the job with ``--resume``. The handler only
+records the signal; every rank all-reduces the flag after each iteration, so
+all stop after the same one. DataLoader workers forked meanwhile start with the
+signals blocked (Slurm signals every process of the job).
 """
 import os
-import os.path as osp
 import signal
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -36,20 +28,16 @@ def resolve_signals(names: Sequence[str]) -> Dict[str, signal.Signals]:
     """Signal names (``'SIGTERM'``) to signals; an unknown name is an error naming it."""
     if isinstance(names, str):
         raise TypeError(f'PreemptionHook signals must be a list of names, got {names!r}')
-    known = {s.name: s for s in signal.Signals}
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in signal.Signals.__members__]
     if unknown:
         raise ValueError(f'PreemptionHook signals: unknown signal name(s) {unknown}; '
                          f'e.g. {list(DEFAULT_SIGNALS)}')
-    return {n: known[n] for n in names}
+    return {n: signal.Signals[n] for n in names}
 
 
-# Signals that processes forked from here (DataLoader workers) start with
-# blocked, while a PreemptionHook is training. Slurm signals every process of a
-# job step; a worker killed by it (PyTorch's worker SIGTERM handler lets a
-# SIGTERM that is not from its parent kill it) fails the main process before the
-# iteration boundary. Blocked, the signal stays pending in the worker until the
-# main process shuts it down.
+# Blocked in processes forked while a PreemptionHook trains (DataLoader workers):
+# PyTorch lets a SIGTERM that is not from a worker's parent kill the worker, which
+# fails the main process before the iteration boundary.
 _BLOCKED_IN_CHILDREN: Tuple[signal.Signals, ...] = ()
 
 
@@ -63,13 +51,10 @@ os.register_at_fork(after_in_child=_block_in_forked_child)
 
 @HOOKS.register_module()
 class PreemptionHook(Hook):
-    """Saves a checkpoint at the next iteration boundary after ``signals`` and
-    exits with ``exit_code`` (module docstring).
+    """Saves the iteration after ``signals`` and exits with ``exit_code``.
 
-    Runs after every other ``after_train_iter`` hook (``LOWEST``), so the
-    checkpoint holds the scheduler's step and the iteration's log line is
-    written; an iteration the checkpoint hook has just saved is not saved again.
-    ``tools/train.py`` adds it to every training run that does not list it.
+    ``LOWEST``: the checkpoint follows every other ``after_train_iter`` hook (the
+    scheduler's step, the log line). ``tools/train.py`` adds it to every run.
     """
 
     priority = 'LOWEST'
@@ -122,17 +107,13 @@ class PreemptionHook(Hook):
         step = runner.iter + 1
         if step >= runner.max_iters:
             return  # the last iteration: the run ends as usual
-        ckpt_hook = self.checkpoint_hook(runner)
-        filename = ckpt_hook.filename_tmpl.format(step)
-        if osp.basename(str(ckpt_hook.last_ckpt)) != filename:
-            ckpt_hook.save_step_checkpoint(runner, step, dict(epoch=runner.epoch, iter=step))
+        path = self.checkpoint_hook(runner).save_iteration(runner)
         barrier()  # rank 0 has written the checkpoint before any rank exits
         self.stopped_at = step
         runner.train_loop.stop_training = True
-        cause = self.received or 'another rank'
         runner.logger.warning(
-            f'Preempted ({cause}): stopped after iteration {step} with checkpoint '
-            f'{ckpt_hook.last_ckpt}; exiting with code {self.exit_code} '
+            f'Preempted ({self.received or "another rank"}): stopped after iteration '
+            f'{step} with checkpoint {path}; exiting with code {self.exit_code} '
             '(resume with --resume)')
 
     def after_run(self, runner) -> None:

@@ -1,14 +1,13 @@
 """AtomicCheckpointHook: atomic best checkpoints, the previous best kept until
 the new one is written, and the checkpoint that last_checkpoint names is never
 deleted."""
-import os
 from typing import List
 
 import pytest
 
 from mmengine.fileio import LocalBackend
 
-from ssd_ext.engine.checkpoint.atomic_backend import AtomicLocalBackend, set_aside_path
+from ssd_ext.engine.checkpoint.atomic_backend import AtomicLocalBackend
 from ssd_ext.engine.checkpoint.atomic_io import atomic_torch_save, atomic_write, is_partial_name
 from ssd_ext.engine.checkpoint.hook import AtomicCheckpointHook
 from ssd_ext.utils.checkpoint import safe_load
@@ -22,8 +21,7 @@ def _hook(runner) -> AtomicCheckpointHook:
 def test_writes_go_through_the_atomic_backend(tmp_path):
     runner = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=3)
     runner.train()
-    hook = _hook(runner)
-    assert hook.atomic and isinstance(hook.file_backend, AtomicLocalBackend)
+    assert isinstance(_hook(runner).backend(), AtomicLocalBackend)
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_3.pth')
 
 
@@ -46,36 +44,40 @@ def test_best_checkpoints_are_written_atomically(tmp_path):
     assert not [p for p in tmp_path.iterdir() if is_partial_name(p.name)]
 
 
-def test_previous_best_survives_a_failed_save_of_the_new_one(tmp_path, monkeypatch):
+def test_previous_best_is_deleted_once_the_new_one_is_written(tmp_path):
+    runner = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=2,
+                        save_best='acc', rule='greater')
+    runner.train()
+    _hook(runner).after_val_epoch(runner, {'acc': 0.5})
+    # Resumed from iter_2.pth, which records best_acc_iter_2.pth as the best.
+    resumed = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=3, save_best='acc',
+                         rule='greater', resume_from=str(tmp_path / 'iter_2.pth'))
+    resumed.train()
+    _hook(resumed).after_val_epoch(resumed, {'acc': 0.7})
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
+        'best_acc_iter_3.pth', 'iter_2.pth', 'iter_3.pth']
+
+
+def test_previous_best_survives_a_failed_or_killed_save_of_the_new_one(tmp_path, monkeypatch):
+    """MMEngine removes the old best before saving the new one: the removal
+    waits until the new one is written."""
     runner = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=2,
                         save_best='acc', rule='greater')
     runner.train()
     hook = _hook(runner)
     hook.after_val_epoch(runner, {'acc': 0.5})
     best = tmp_path / 'best_acc_iter_2.pth'
-    monkeypatch.setattr(runner, 'save_checkpoint',
-                        lambda *a, **k: (_ for _ in ()).throw(OSError('disk full')))
+
+    def failing_save(*args, **kwargs):
+        assert safe_load(best)['meta']['iter'] == 2  # what a kill here would leave
+        raise OSError('disk full')
+
+    monkeypatch.setattr(runner, 'save_checkpoint', failing_save)
     with pytest.raises(OSError, match='disk full'):
         hook.after_val_epoch(runner, {'acc': 0.7})
-    # MMEngine removed the old best before the save; it is back, whole.
     assert safe_load(best)['meta']['iter'] == 2
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
         'best_acc_iter_2.pth', 'iter_2.pth']
-
-
-def test_a_best_checkpoint_a_kill_left_aside_is_put_back(tmp_path):
-    runner = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=2,
-                        save_best='acc', rule='greater')
-    runner.train()
-    _hook(runner).after_val_epoch(runner, {'acc': 0.5})
-    best = tmp_path / 'best_acc_iter_2.pth'
-    os.replace(best, set_aside_path(best))  # killed after MMEngine's removal
-    resumed = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=3,
-                         save_best='acc', rule='greater',
-                         resume_from=str(tmp_path / 'iter_2.pth'))
-    resumed.train()
-    assert safe_load(best)['meta']['iter'] == 2
-    assert not os.path.exists(set_aside_path(best))
 
 
 def test_checkpoint_named_by_last_checkpoint_is_never_deleted(tmp_path):
@@ -89,40 +91,31 @@ def test_checkpoint_named_by_last_checkpoint_is_never_deleted(tmp_path):
             def info(cls, msg):
                 cls.messages.append(msg)
 
-    hook = AtomicCheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=1)
-    hook.atomic, hook.out_dir, hook.file_backend = True, str(tmp_path), AtomicLocalBackend()
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=1,
+                                out_dir=str(tmp_path))
     for step in (1, 2):
         atomic_torch_save({'step': step}, tmp_path / f'iter_{step}.pth')
     atomic_write(tmp_path / 'last_checkpoint', str(tmp_path / 'iter_1.pth'))
     hook.remove_checkpoints(_Runner, [1, 2])
     assert (tmp_path / 'iter_1.pth').exists() and not (tmp_path / 'iter_2.pth').exists()
-    assert 'last_checkpoint points to it' in _Runner.logger.messages[0]
+    assert 'last_checkpoint names it' in _Runner.logger.messages[0]
 
 
-def test_other_storage_falls_back_to_mmengines_hook(tmp_path):
+def test_other_storage_keeps_its_backend(tmp_path):
     runner = toy_runner(tmp_path, 0, tmp_path / 'loads', max_iters=3,
                         backend_args=dict(backend='local'))
     runner.train()
-    hook = _hook(runner)
-    assert not hook.atomic
+    assert type(_hook(runner).backend()) is LocalBackend
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_3.pth']
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_3.pth')
 
 
-class RemoteStorage(LocalBackend):
-    """Stands in for the backend MMEngine infers for remote storage (s3://...)."""
-
-
-def test_only_a_plain_local_out_dir_switches_to_the_atomic_backend():
-    hook = AtomicCheckpointHook(interval=1, by_epoch=False)
-    hook.file_backend = LocalBackend()  # what MMEngine infers for a local out_dir
-    assert hook.select_atomic_backend()
-    assert isinstance(hook.file_backend, AtomicLocalBackend)
-    assert hook.backend_args == dict(backend='atomic_local')
-
-    remote = AtomicCheckpointHook(interval=1, by_epoch=False)
-    remote.file_backend = RemoteStorage()
-    assert not remote.select_atomic_backend()
-    assert type(remote.file_backend) is RemoteStorage and remote.backend_args is None
+def test_only_a_local_out_dir_defaults_to_the_atomic_backend():
+    assert AtomicCheckpointHook(out_dir='/data/ckpts').backend_args == dict(backend='atomic_local')
+    assert AtomicCheckpointHook().backend_args == dict(backend='atomic_local')
+    assert AtomicCheckpointHook(out_dir='s3://bucket/ckpts').backend_args is None
+    given = dict(backend='local')
+    assert AtomicCheckpointHook(backend_args=given).backend_args is given
 
 
 def test_resume_with_fewer_kept_checkpoints_spares_the_pointer_target(tmp_path):

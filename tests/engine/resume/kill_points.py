@@ -15,7 +15,7 @@ from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS, HOOKS
 from ssd_ext.engine.checkpoint.atomic_backend import AtomicLocalBackend
 from ssd_ext.engine.checkpoint.atomic_io import atomic_write, partial_path
-from ssd_ext.engine.checkpoint.hook import POINTER_NAME
+from ssd_ext.engine.checkpoint.hook import read_last_checkpoint
 
 
 def _armed(phase: str, step: int) -> bool:
@@ -36,8 +36,7 @@ def _step(path: str) -> int:
 
 
 def _pointer_step(work_dir: str) -> int:
-    with open(os.path.join(work_dir, POINTER_NAME)) as f:
-        return _step(f.read().strip())
+    return _step(read_last_checkpoint(work_dir))
 
 
 @HOOKS.register_module()
@@ -50,9 +49,9 @@ class KillInIterationHook(Hook):
 
 
 class KillPointsBackend(AtomicLocalBackend):
-    """The atomic backend, killed while writing a checkpoint ('writing'), before
-    the pointer names it ('pointer') or while deleting an old one ('removing',
-    armed with the step the pointer names)."""
+    """The atomic backend, killed while writing a checkpoint ('writing'), once it
+    is written but before the pointer names it ('pointer'), or while deleting an
+    old one ('removing', armed with the step the pointer names)."""
 
     def put(self, obj, filepath):
         if _armed('writing', _step(filepath)):
@@ -61,11 +60,8 @@ class KillPointsBackend(AtomicLocalBackend):
                 f.write(obj[:len(obj) // 2])
             _stop_here('writing')
         super().put(obj, filepath)
-
-    def put_text(self, obj, filepath, encoding='utf-8'):
-        if os.path.basename(filepath) == POINTER_NAME and _armed('pointer', _step(obj)):
+        if _armed('pointer', _step(filepath)):
             _stop_here('pointer')
-        super().put_text(obj, filepath, encoding=encoding)
 
     def remove(self, filepath):
         if _armed('removing', _pointer_step(os.path.dirname(filepath))):
