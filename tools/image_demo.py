@@ -81,7 +81,7 @@ def main() -> int:
     from mmengine.utils import ProgressBar
 
     from ssd_ext.apis import build_detector
-    from ssd_ext.utils.config import inference_pipeline_cfg
+    from ssd_ext.utils.inference_input import inference_pipeline_cfg
     from ssd_ext.utils.images import image_files
 
     try:

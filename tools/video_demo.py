@@ -65,7 +65,8 @@ def frame_preprocess(cfg) -> Callable[[np.ndarray], np.ndarray]:
     import torch
 
     from ssd_ext.deployment import GraphPreprocess
-    from ssd_ext.utils.config import RESIZE_TYPES, inference_pipeline_cfg, input_size_from_cfg
+    from ssd_ext.utils.inference_input import (RESIZE_TYPES, inference_pipeline_cfg,
+                                               input_size_from_cfg)
     h, w = input_size_from_cfg(cfg)
     resize = next(t for t in inference_pipeline_cfg(cfg) if t['type'] in RESIZE_TYPES)
     normalise = GraphPreprocess(cfg.model.get('data_preprocessor') or {}, 'bgr')
@@ -145,7 +146,7 @@ def main() -> int:
 
     from ssd_ext.apis import build_detector
     from ssd_ext.deployment.backends import PyTorchEngine, load_engine
-    from ssd_ext.utils.config import input_size_from_cfg
+    from ssd_ext.utils.inference_input import input_size_from_cfg
 
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmdet'))

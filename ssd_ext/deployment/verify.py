@@ -8,7 +8,7 @@ from mmcv.transforms import Compose
 from mmengine.dataset import pseudo_collate
 from torch import nn
 
-from ssd_ext.utils.config import inference_pipeline_cfg
+from ssd_ext.utils.inference_input import inference_pipeline_cfg
 
 Detections = Dict[str, np.ndarray]  # bboxes [N, 4], scores [N], labels [N]
 

@@ -18,7 +18,7 @@ from ssd_ext.apis import build_detector
 from ssd_ext.data.synthetic_shapes import make_dataset
 from ssd_ext.deployment import (compare_detections, export_onnx, load_inputs,
                                 onnx_detections, torch_detections)
-from ssd_ext.utils.config import input_size_from_cfg
+from ssd_ext.utils.inference_input import input_size_from_cfg
 
 CONFIG = 'configs/quickstart/ssd160_shapes.py'
 CLS_WEIGHT_SCALE = 0.3

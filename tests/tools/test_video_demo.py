@@ -15,7 +15,7 @@ import torch
 from ssd_ext.data.synthetic_shapes import make_dataset
 from ssd_ext.deployment import load_inputs, torch_detections
 from ssd_ext.deployment.backends import PyTorchEngine
-from ssd_ext.utils.config import input_size_from_cfg
+from ssd_ext.utils.inference_input import input_size_from_cfg
 from conftest import load_script, run_tool, tool_env
 
 TOOL = 'tools/video_demo.py'

@@ -167,7 +167,7 @@ def main() -> int:
     from ssd_ext.deployment.timing import time_engine
     from ssd_ext.engine.launch.loader_workers import resolve_auto_workers
     from ssd_ext.engine.speed.precision import machine_description
-    from ssd_ext.utils.config import input_size_from_cfg
+    from ssd_ext.utils.inference_input import input_size_from_cfg
 
     if args.calib not in SPLITS and not osp.exists(args.calib):
         sys.exit(f'error: --calib is neither a split ({", ".join(SPLITS)}) nor a path: '

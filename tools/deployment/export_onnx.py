@@ -113,7 +113,7 @@ def main() -> int:
 
     from ssd_ext.apis import build_detector
     from ssd_ext.deployment import DEFAULT_OPSET, export_onnx
-    from ssd_ext.utils.config import input_size_from_cfg, set_input_size
+    from ssd_ext.utils.inference_input import input_size_from_cfg, set_input_size
     opset = DEFAULT_OPSET if args.opset is None else args.opset
     cfg = Config.fromfile(args.config)
     if args.input_size:  # --verify then resizes to it as well

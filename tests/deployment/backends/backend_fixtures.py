@@ -5,7 +5,7 @@ from conftest import REPO_ROOT, load_script
 
 from ssd_ext.data.synthetic_shapes import make_dataset
 from ssd_ext.deployment import export_onnx, load_inputs
-from ssd_ext.utils.config import input_size_from_cfg
+from ssd_ext.utils.inference_input import input_size_from_cfg
 
 onnx_fixtures = load_script(REPO_ROOT / 'tests' / 'deployment' / 'onnx_fixtures.py')
 

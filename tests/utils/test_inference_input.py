@@ -1,9 +1,10 @@
-"""``ssd_ext/utils/config.py``: the test pipeline for plain images, and the
-fixed network input size an export reads from it or sets in it."""
+"""``ssd_ext/utils/inference_input.py``: the test pipeline for plain images,
+and the fixed network input size an export reads from it or sets in it."""
 import pytest
 from mmengine.config import Config
 
-from ssd_ext.utils.config import inference_pipeline_cfg, input_size_from_cfg, set_input_size
+from ssd_ext.utils.inference_input import (inference_pipeline_cfg, input_size_from_cfg,
+                                           set_input_size)
 
 
 def config(resize: dict) -> Config:

@@ -1,4 +1,6 @@
-"""Reading and adjusting a config's test pipeline for inference on plain images."""
+"""The input of inference on plain images: the config's test pipeline without
+annotation loading, and the fixed ``(H, W)`` its ``Resize`` gives (what an
+export reads from the config, or sets in it)."""
 import copy
 from typing import List, Tuple
 
