@@ -7,7 +7,7 @@ or process loads it; before iteration ``i`` runs, from ``(seed, ITERATION, i)``
 number of DataLoader workers or processes does not change what is drawn.
 """
 import random
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Union
 
 import numpy as np
 import torch
@@ -31,8 +31,8 @@ def seed_everything(seed: int, stream: int, position: int) -> None:
 
 @DATASETS.register_module()
 class SeededSampleDataset(Dataset):
-    """``dataset`` indexed by the sampler's ``(index, position)`` pairs: each
-    sample is loaded right after :func:`seed_everything` for its position.
+    """``dataset`` indexed by the sampler's ``SampleIndex`` es: each sample is
+    loaded right after :func:`seed_everything` for its ``position``.
 
     Attributes other than the sample access (``metainfo``, counters, ...) are
     the wrapped dataset's.
@@ -55,8 +55,11 @@ class SeededSampleDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: Tuple[int, int]) -> Any:
-        index, position = key
+    def __getitem__(self, index: int) -> Any:
+        position = getattr(index, 'position', None)
+        if position is None:
+            raise TypeError(f'SeededSampleDataset is indexed by the SampleIndex of '
+                            f'ResumableInfiniteSampler, got {index!r}')
         seed_everything(self.seed, SAMPLE, position)
         return self.dataset[index]
 

@@ -7,7 +7,7 @@ dataset drawn from one ``torch.Generator`` seeded with ``seed``; rank ``r`` of
 size with global batch ``B`` trains on positions ``[i * B, (i + 1) * B)``.
 """
 import itertools
-from typing import Iterator, Optional, Sized, Tuple
+from typing import Iterator, Optional, Sized
 
 import torch
 from mmengine.dataset import InfiniteSampler
@@ -15,10 +15,23 @@ from mmengine.dataset import InfiniteSampler
 from ssd_ext.registry import DATA_SAMPLERS
 
 
+class SampleIndex(int):
+    """A dataset index that knows its global stream ``position``; any dataset
+    takes it as the index."""
+
+    def __new__(cls, index: int, position: int) -> 'SampleIndex':
+        self = super().__new__(cls, index)
+        self.position = position
+        return self
+
+    def __reduce__(self):  # to DataLoader workers with its position
+        return SampleIndex, (int(self), self.position)
+
+
 @DATA_SAMPLERS.register_module()
 class ResumableInfiniteSampler(InfiniteSampler):
-    """Yields ``(dataset index, global position)`` pairs of this rank, from its
-    ``start``-th on; skipping costs one ``randperm`` per pass and no data loading.
+    """Yields this rank's :class:`SampleIndex` es from its ``start``-th on;
+    skipping costs one ``randperm`` per pass and no data loading.
 
     Every ``__iter__`` begins afresh at ``start`` (set by the training loop,
     which knows what was consumed; DataLoader workers prefetch ahead).
@@ -40,10 +53,10 @@ class ResumableInfiniteSampler(InfiniteSampler):
             raise ValueError(f'start must be >= 0, got {start}')
         self.start = int(start)
 
-    def __iter__(self) -> Iterator[Tuple[int, int]]:
+    def __iter__(self) -> Iterator[SampleIndex]:
         first = self.rank + self.start * self.world_size
         indices = itertools.islice(self._indices_from(first), 0, None, self.world_size)
-        return zip(indices, itertools.count(first, self.world_size))
+        return map(SampleIndex, indices, itertools.count(first, self.world_size))
 
     def _indices_from(self, position: int) -> Iterator[int]:
         """The global index stream from ``position`` on."""

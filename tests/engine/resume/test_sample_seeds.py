@@ -4,10 +4,12 @@ import pickle
 import random
 
 import numpy as np
+import pytest
 import torch
 
 from ssd_ext.engine.resume.sample_seeds import (ITERATION, SAMPLE, SeededSampleDataset,
                                                 seed_everything)
+from ssd_ext.engine.resume.sampler import SampleIndex
 
 
 def _draws():
@@ -41,16 +43,22 @@ class Drawing(torch.utils.data.Dataset):
 
 def test_a_sample_draws_the_same_whatever_was_loaded_before():
     dataset = SeededSampleDataset(Drawing(), seed=3)
-    alone = dataset[(2, 17)]
-    dataset[(1, 16)], dataset[(2, 40)]
-    assert dataset[(2, 17)] == alone
-    assert dataset[(2, 18)][1:] != alone[1:]  # same image, next position: new draws
+    alone = dataset[SampleIndex(2, 17)]
+    dataset[SampleIndex(1, 16)], dataset[SampleIndex(2, 40)]
+    assert dataset[SampleIndex(2, 17)] == alone
+    assert dataset[SampleIndex(2, 18)][1:] != alone[1:]  # same image, next position: new draws
     dataset.seed = 4
-    assert dataset[(2, 17)][1:] != alone[1:]
+    assert dataset[SampleIndex(2, 17)][1:] != alone[1:]
 
 
 def test_the_wrapper_is_the_dataset_for_everything_but_sample_access():
     dataset = SeededSampleDataset(Drawing(), seed=3)
     assert len(dataset) == 4 and dataset.metainfo == dict(classes=('a', ))
     copy = pickle.loads(pickle.dumps(dataset))  # as a spawned DataLoader worker gets it
-    assert copy[(1, 5)] == dataset[(1, 5)]
+    assert copy[SampleIndex(1, 5)] == dataset[SampleIndex(1, 5)]
+
+
+def test_an_index_without_a_position_is_refused():
+    with pytest.raises(TypeError, match='indexed by the SampleIndex of '
+                                        'ResumableInfiniteSampler, got 2'):
+        SeededSampleDataset(Drawing())[2]
