@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO_ROOT, coco_subset, run_tool
 from mmengine.config import Config
 
-from ssd_ext.engine.speed.precision import cpu_has_native_bf16
+from ssd_ext.utils.machine import cpu_has_native_bf16
 
 CONFIG = REPO_ROOT / 'tests' / 'configs' / 'ssd300_bccd8.py'
 

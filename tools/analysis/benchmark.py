@@ -49,8 +49,9 @@ from mmengine.structures import InstanceData
 
 import ssd_ext  # noqa: F401  (registers modules)
 from ssd_ext.engine.speed.compile import compile_network, inductor_freezing
-from ssd_ext.engine.speed.precision import AMP_DTYPES, machine_description, resolve_amp_dtype
+from ssd_ext.engine.speed.precision import AMP_DTYPES, resolve_amp_dtype
 from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext
+from ssd_ext.utils.machine import machine_description
 
 # Beside this file (a script's folder is on sys.path).
 from mmdet_reference import build_mmdet_ssd

@@ -166,7 +166,7 @@ def main() -> int:
     from ssd_ext.deployment.deploy_table import deploy_rows, format_table
     from ssd_ext.deployment.timing import time_engine
     from ssd_ext.engine.launch.loader_workers import resolve_auto_workers
-    from ssd_ext.engine.speed.precision import machine_description
+    from ssd_ext.utils.machine import machine_description
     from ssd_ext.utils.inference_input import input_size_from_cfg
 
     if args.calib not in SPLITS and not osp.exists(args.calib):

@@ -28,7 +28,7 @@ def unavailable(backend: str) -> Optional[str]:
     if backend not in BACKENDS:
         raise ValueError(f'unknown backend {backend!r}; expected one of {BACKENDS}')
     if backend == 'pytorch-bf16':
-        from ssd_ext.engine.speed.precision import cpu_has_native_bf16
+        from ssd_ext.utils.machine import cpu_has_native_bf16
         return None if cpu_has_native_bf16() else \
             'needs a CPU with native bf16 (AMX or AVX512-BF16)'
     if backend.startswith('onnxruntime'):
@@ -131,7 +131,7 @@ class EngineBuilder:
         """Records ``engine``'s probe (PyTorch fp32's detections for an fp32
         engine, its own otherwise) and checks the engine against it, so that
         an fp32 engine that disagrees with PyTorch fails here."""
-        from ssd_ext.engine.speed.precision import machine_description
+        from ssd_ext.utils.machine import machine_description
         inputs = self.probe_inputs()
         if engine.precision == 'fp32':
             from ssd_ext.deployment.backends.torch_engine import PyTorchEngine

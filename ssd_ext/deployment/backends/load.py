@@ -39,7 +39,7 @@ def load_engine(path: str, threads: Optional[int] = None) -> Engine:
     :class:`~ssd_ext.deployment.backends.probe.ProbeMismatch` (naming the file,
     backend, machine and largest difference) when the engine disagrees with
     the detections recorded at its build; warns once when it has no probe."""
-    from ssd_ext.engine.speed.precision import machine_description
+    from ssd_ext.utils.machine import machine_description
     engine = open_engine(path, threads)
     check_probe(engine, path, machine_description(engine.device))
     return engine

@@ -26,7 +26,7 @@ TENSORRT_QDQ = dict(QuantizeBias=False, AddQDQPairToWeight=True, DedicatedQDQPai
 
 def cpu_has_vnni() -> bool:
     """Whether the CPU has VNNI (AVX512-VNNI or AVX-VNNI) int8 dot products."""
-    from ssd_ext.engine.speed.precision import cpu_flags
+    from ssd_ext.utils.machine import cpu_flags
     return bool(cpu_flags() & {'avx512_vnni', 'avx_vnni'})
 
 

@@ -2,9 +2,7 @@
 
 bf16 autocast pays only on CPUs that compute bf16 natively (AMX-BF16 or
 AVX512-BF16). Elsewhere oneDNN converts every bf16 convolution through fp32:
-one training step of the previous (full-width) quickstart model took 141 s
-under bf16 autocast and 6.9 s in fp32 on a 2-core AVX2-only AMD EPYC (Zen 1).
-So on such a CPU ``--amp`` trains and tests in fp32, and says so. On a GPU it
+many times slower than fp32 (docs/benchmarks.md). So on such a CPU ``--amp`` trains and tests in fp32, and says so. On a GPU it
 is CUDA AMP (fp16 with dynamic loss scaling, MMDetection's ``--amp``).
 
 To reproduce an AVX2-only CPU on a newer one, start the process with
@@ -16,39 +14,9 @@ from typing import Optional
 import torch
 from mmengine.logging import print_log
 
+from ssd_ext.utils.machine import cpu_has_native_bf16, machine_description
+
 AMP_DTYPES = ('auto', 'bfloat16', 'float16')
-
-
-def _cpuinfo(field: str) -> Optional[str]:
-    """The value of ``/proc/cpuinfo``'s first ``field`` line (Linux), or ``None``."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            return next(line.split(':', 1)[1].strip() for line in f
-                        if line.startswith(field))
-    except (OSError, StopIteration, IndexError):
-        return None
-
-
-def cpu_flags() -> set:
-    """Names of the instruction sets this CPU has (``'avx2'``, ``'amx_bf16'``...)."""
-    if hasattr(torch.cpu, 'get_capabilities'):
-        return {k for k, v in torch.cpu.get_capabilities().items() if v is True}
-    return set((_cpuinfo('flags') or '').split())
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU has bf16 instructions (AMX-BF16 or AVX512-BF16) and
-    oneDNN may use them.
-
-    The instruction flags come from ``torch.cpu.get_capabilities()`` (torch >=
-    2.13; ``/proc/cpuinfo`` before); oneDNN's own bf16 check is not enough alone
-    (it also says yes for any AVX-512 core, which converts bf16 through fp32),
-    but it honours ``ONEDNN_MAX_CPU_ISA``, so emulating an older CPU answers
-    ``False``.
-    """
-    return (bool(cpu_flags() & {'amx_bf16', 'avx512_bf16'})
-            and torch.backends.mkldnn.is_available()
-            and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def resolve_amp_dtype(requested: str = 'auto', cuda: Optional[bool] = None) -> Optional[str]:
@@ -94,9 +62,7 @@ def channels_last_pays(training: bool, cuda: Optional[bool] = None) -> bool:
 
     NHWC is oneDNN's and cuDNN's fast layout for inference everywhere, and for
     training on GPUs and AVX-512 CPUs. On AVX2-only CPUs oneDNN's NHWC backward
-    convolutions are slower: an SSD300 fp32 training step at batch 8 ran at 0.83
-    img/s in channels_last against 0.92 in NCHW (2-core AMD EPYC Zen 5 emulating
-    AVX2), while inference gained (3.25 vs 2.75 img/s).
+    convolutions are slower than NCHW (docs/benchmarks.md), while inference gains.
     """
     if cuda is None:
         cuda = torch.cuda.is_available()
@@ -119,18 +85,6 @@ def resolve_channels_last(requested: Optional[bool], amp_dtype: Optional[str],
     if cuda is None:
         cuda = torch.cuda.is_available()
     return cuda and amp_dtype is not None
-
-
-def machine_description(device: str = 'cpu') -> str:
-    """The processor a measurement came from, e.g. ``'AMD EPYC (ATen AVX2,
-    native bf16: no)'`` or the GPU's name, for benchmark output."""
-    if device == 'cuda':
-        return torch.cuda.get_device_name()
-    import platform
-    name = _cpuinfo('model name') or platform.processor() or 'unknown CPU'
-    native = 'yes' if cpu_has_native_bf16() else 'no'
-    return (f'{name} (ATen {torch.backends.cpu.get_cpu_capability()}, '
-            f'native bf16: {native})')
 
 
 if __name__ == '__main__':

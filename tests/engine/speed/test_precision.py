@@ -11,7 +11,8 @@ from mmengine.config import Config
 
 from ssd_ext.engine import launch
 from ssd_ext.engine.speed import precision
-from ssd_ext.engine.speed.precision import cpu_has_native_bf16, resolve_amp_dtype
+from ssd_ext.engine.speed.precision import resolve_amp_dtype
+from ssd_ext.utils.machine import cpu_has_native_bf16
 
 AVX2_ONLY = dict(ONEDNN_MAX_CPU_ISA='AVX2', ATEN_CPU_CAPABILITY='avx2')
 
