@@ -121,8 +121,8 @@ def probe_inputs(model, cfg) -> np.ndarray:
     """The first test images as network input [N, 3, H, W]: what each engine
     file's probe records."""
     from ssd_ext.deployment import load_inputs
-    from ssd_ext.deployment.calibration import split_image_files
     from ssd_ext.deployment.backends.probe import PROBE_IMAGES
+    from ssd_ext.deployment.calibration import split_image_files
     return load_inputs(model, split_image_files(cfg, 'test')[:PROBE_IMAGES])[0]['inputs'].numpy()
 
 
@@ -160,14 +160,14 @@ def main() -> int:
     from mmengine.config import Config
 
     from ssd_ext.apis import build_detector
-    from ssd_ext.deployment.calibration import SPLITS, calibration_files, calibration_inputs
     from ssd_ext.deployment.backends.build import BACKENDS, EngineBuilder
-    from ssd_ext.deployment.evaluate import evaluate_engines
+    from ssd_ext.deployment.calibration import SPLITS, calibration_files, calibration_inputs
     from ssd_ext.deployment.deploy_table import deploy_rows, format_table
+    from ssd_ext.deployment.evaluate import evaluate_engines
     from ssd_ext.deployment.timing import time_engine
     from ssd_ext.engine.launch.loader_workers import resolve_auto_workers
-    from ssd_ext.utils.machine import machine_description
     from ssd_ext.utils.inference_input import input_size_from_cfg
+    from ssd_ext.utils.machine import machine_description
 
     if args.calib not in SPLITS and not osp.exists(args.calib):
         sys.exit(f'error: --calib is neither a split ({", ".join(SPLITS)}) nor a path: '
