@@ -4,16 +4,17 @@
 
 - a signal at iteration 5 saves ``iter_5.pth`` (not an interval checkpoint),
   logs it and exits 143; ``--resume`` then ends with the uninterrupted run's
-  weights and optimizer state bit for bit: in one process with 2 data workers
-  whose random draws feed the loss (SIGTERM to all three processes, as Slurm
-  sends it), and on 2 gloo processes where
-  only rank 1 is signalled (SIGUSR1), so both ranks must agree to stop;
+  weights and optimizer state bit for bit: in one process whose data workers'
+  random draws feed the loss (SIGTERM to every process, as Slurm sends it;
+  the uninterrupted run loads in the main process, the preempted one with 1
+  worker, the resumed one with 2), and on 2 gloo processes where only rank 1
+  is signalled (SIGUSR1), so both ranks must agree to stop;
 - ``MAX_RESTARTS=1 tools/dist_train.sh`` with rank 1 SIGKILLed in iteration 5
   restarts the group, which resumes from ``iter_3.pth`` by itself and ends
   with the uninterrupted 2-process run's weights bit for bit.
 
-The 2-process runs use draws=False: the checkpoint holds rank 0's RNG states
-only (docs/reliability.md).
+Every sample draws from (seed, position), so all of this holds with random
+draws on every rank and any number of workers (docs/reliability.md).
 """
 import re
 import subprocess
@@ -31,9 +32,11 @@ CONFIG = str(REPO_ROOT / 'tests' / 'configs' / 'toy_preemption.py')
 TRAIN = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), CONFIG]
 DIST_TRAIN = [str(REPO_ROOT / 'tools' / 'dist_train.sh'), CONFIG, '2']
 MAX_ITERS = 8
-ONE_PROCESS = ['--cfg-options', 'train_dataloader.num_workers=2',
-               'train_dataloader.persistent_workers=True']
-TWO_PROCESSES = ['--cfg-options', 'train_dataloader.dataset.draws=False']
+
+
+def _workers(n: int) -> List[str]:
+    return ['--cfg-options', f'train_dataloader.num_workers={n}']
+
 
 
 def _env(**fault: str) -> Dict[str, str]:
@@ -78,24 +81,24 @@ def root(tmp_path_factory) -> Path:
 @pytest.fixture(scope='module')
 def two_process_reference(root) -> Path:
     work_dir = root / 'dist_reference'
-    run_tool(DIST_TRAIN + ['--work-dir', str(work_dir)] + TWO_PROCESSES, _env(), root)
+    run_tool(DIST_TRAIN + ['--work-dir', str(work_dir)], _env(), root)
     return work_dir
 
 
 def test_sigterm_saves_the_iteration_exits_143_and_resumes_exactly(root):
     reference = root / 'reference'
-    ref_out = run_tool(TRAIN + ['--work-dir', str(reference)] + ONE_PROCESS, _env(), root)
+    ref_out = run_tool(TRAIN + ['--work-dir', str(reference)] + _workers(0), _env(), root)
 
     work_dir = root / 'sigterm'
-    # to the main process and its 2 data workers, as Slurm signals a job
+    # to the main process and its data worker, as Slurm signals a job
     env = _env(FAULT_SIGNAL='SIGTERM', FAULT_ITER='4', FAULT_TO_GROUP='1',
                FAULT_MARKER=str(root / 'sigterm.sent'))
-    proc = _run(TRAIN + ['--work-dir', str(work_dir)] + ONE_PROCESS, env, root)
+    proc = _run(TRAIN + ['--work-dir', str(work_dir)] + _workers(1), env, root)
     assert proc.returncode == PREEMPTED_EXIT_CODE, proc.stdout[-4000:]
     assert (root / 'sigterm.sent').exists()
     _assert_preempted_at(work_dir, proc.stdout, 5, 'SIGTERM')
 
-    out = run_tool(TRAIN + ['--work-dir', str(work_dir), '--resume'] + ONE_PROCESS, env, root)
+    out = run_tool(TRAIN + ['--work-dir', str(work_dir), '--resume'] + _workers(2), env, root)
     assert 'Resumed the data stream at iteration 5' in out, out[-4000:]
     losses = {**_losses(proc.stdout), **_losses(out)}
     assert losses == _losses(ref_out) and len(losses) == MAX_ITERS
@@ -106,7 +109,7 @@ def test_a_signal_to_one_rank_stops_both_and_resumes_exactly(root, two_process_r
     work_dir = root / 'dist_sigusr1'
     env = _env(FAULT_SIGNAL='SIGUSR1', FAULT_ITER='4', FAULT_RANK='1',
                FAULT_MARKER=str(root / 'sigusr1.sent'))
-    proc = _run(DIST_TRAIN + ['--work-dir', str(work_dir)] + TWO_PROCESSES, env, root)
+    proc = _run(DIST_TRAIN + ['--work-dir', str(work_dir)], env, root)
     assert proc.returncode != 0
     # rank 0 was not signalled: it stopped on rank 1's flag (rank 1 may still
     # be exiting when torchrun, seeing rank 0 end, stops it with SIGTERM)
@@ -114,7 +117,7 @@ def test_a_signal_to_one_rank_stops_both_and_resumes_exactly(root, two_process_r
     assert re.search(rf'rank +: 0 \(local_rank: 0\)\s+exitcode +: {PREEMPTED_EXIT_CODE} ',
                      proc.stdout), proc.stdout[-4000:]
 
-    out = run_tool(DIST_TRAIN + ['--work-dir', str(work_dir), '--resume'] + TWO_PROCESSES,
+    out = run_tool(DIST_TRAIN + ['--work-dir', str(work_dir), '--resume'],
                    _env(), root)
     assert 'Resumed the data stream at iteration 5' in out, out[-4000:]
     _assert_same_weights(work_dir, two_process_reference)
@@ -125,7 +128,7 @@ def test_max_restarts_resumes_a_killed_group_exactly(root, two_process_reference
     marker = root / 'sigkill.sent'
     env = _env(MAX_RESTARTS='1', FAULT_SIGNAL='SIGKILL', FAULT_ITER='4', FAULT_RANK='1',
                FAULT_MARKER=str(marker))
-    out = run_tool(DIST_TRAIN + ['--work-dir', str(work_dir)] + TWO_PROCESSES, env, root)
+    out = run_tool(DIST_TRAIN + ['--work-dir', str(work_dir)], env, root)
     assert marker.read_text() == 'SIGKILL rank 1 iteration 4\n'
     assert 'failed (exitcode: -9) local_rank: 1' in out, out[-4000:]
     assert 'Restart 1 of the process group' in out, out[-4000:]
@@ -137,7 +140,7 @@ def test_without_max_restarts_a_killed_group_fails(root):
     work_dir = root / 'dist_sigkill_no_restart'
     env = _env(FAULT_SIGNAL='SIGKILL', FAULT_ITER='1', FAULT_RANK='1',
                FAULT_MARKER=str(root / 'sigkill_no_restart.sent'))
-    proc = _run(DIST_TRAIN + ['--work-dir', str(work_dir)] + TWO_PROCESSES, env, root)
+    proc = _run(DIST_TRAIN + ['--work-dir', str(work_dir)], env, root)
     assert proc.returncode != 0
     assert 'Restart 1 of the process group' not in proc.stdout
     assert not (work_dir / f'iter_{MAX_ITERS}.pth').exists()
