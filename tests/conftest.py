@@ -102,7 +102,7 @@ def assert_same_weights_and_optimizer(ours: Path, reference: Path) -> None:
     """Checkpoint ``ours`` holds ``reference``'s weights and optimizer state bit for bit."""
     import torch
 
-    from ssd_ext.utils.checkpoint import safe_load
+    from ssd_ext.utils.checkpoint_io import safe_load
     ours_ckpt, ref = safe_load(ours), safe_load(reference)
     assert ours_ckpt['state_dict'].keys() == ref['state_dict'].keys()
     for key, value in ref['state_dict'].items():

@@ -48,7 +48,7 @@ def checkpoint_meta(path: str) -> dict:
     """Opens ``path`` weights-only (refusing files with other pickled objects)
     and returns its ``meta``. Tensors are memory-mapped, not read: the file is
     loaded again by ``build_detector``."""
-    from ssd_ext.utils.checkpoint import safe_load
+    from ssd_ext.utils.checkpoint_io import safe_load
     ckpt = safe_load(path, mmap=True)  # raises with a clear message if unsafe
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
     return meta if isinstance(meta, dict) else {}

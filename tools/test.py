@@ -11,9 +11,9 @@ import argparse
 import json
 import os.path as osp
 
-from ssd_ext.engine.checkpoint.atomic_io import atomic_write
+from ssd_ext.utils.checkpoint_io import atomic_write
 from ssd_ext.engine.launch import add_runner_args, build_runner, destroy_dist, load_config
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint_io import safe_load
 from ssd_ext.utils.metric_tables import format_metrics, jsonable_metrics, voc_eval_modes
 
 

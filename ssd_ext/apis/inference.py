@@ -8,7 +8,7 @@ from torch import nn
 
 from ssd_ext.models.weight_conversion import unwrap_state_dict
 from ssd_ext.registry import MODELS
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint_io import safe_load
 
 # Keys of a model saved inside a DistributedDataParallel wrapper (MMEngine's
 # load_checkpoint strips the same prefix).
@@ -18,7 +18,7 @@ DDP_PREFIX = 'module.'
 def build_detector(config: Union[str, Config], checkpoint: Optional[str] = None,
                    device: str = 'cpu') -> nn.Module:
     """Builds the config's detector in eval mode, with weights loaded
-    weights-only (:func:`ssd_ext.utils.checkpoint.safe_load`) and strictly
+    weights-only (:func:`ssd_ext.utils.checkpoint_io.safe_load`) and strictly
     (every parameter and buffer, no others) from a state dict, or a checkpoint
     holding one as ``state_dict`` or ``model``. The config is kept as
     ``model.cfg``."""

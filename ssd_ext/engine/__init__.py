@@ -8,8 +8,7 @@ this package registers every hook, loop, sampler, optim wrapper and file backend
 below in MMDetection's registries.
 """
 from ssd_ext.engine.checkpoint import (AllowCheckpointTypesHook, AtomicCheckpointHook,
-                                       AtomicLocalBackend, PreemptionHook, atomic_open,
-                                       atomic_torch_save, atomic_write, remove_stale_partials)
+                                       AtomicLocalBackend, PreemptionHook)
 from ssd_ext.engine.class_consistency_hook import DatasetModelConsistencyHook
 from ssd_ext.engine.nonfinite import NonFiniteLossHook
 from ssd_ext.engine.resume import (FastResumeIterBasedTrainLoop, ResumableInfiniteSampler,
@@ -20,7 +19,6 @@ from ssd_ext.engine.speed import (ChannelsLastHook, CompileForTestHook, CPUAutoc
 __all__ = [
     # checkpoint
     'AllowCheckpointTypesHook', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'PreemptionHook',
-    'atomic_open', 'atomic_torch_save', 'atomic_write', 'remove_stale_partials',
     # class_consistency_hook
     'DatasetModelConsistencyHook',
     # nonfinite

@@ -62,7 +62,7 @@ def test_two_process_cpu_train_then_test(bccd_small, repo_root):
     assert len(changed) > len(names) // 2, 'training barely changed the weights'
 
     ckpt = train_dir / 'iter_2.pth'
-    from ssd_ext.utils.checkpoint import safe_load
+    from ssd_ext.utils.checkpoint_io import safe_load
     state = safe_load(ckpt)['state_dict']
     for n in names:
         assert torch.equal(state[n], end[0]['params'][n]), n

@@ -5,7 +5,7 @@ no earlier import of the test session can have touched the allow-list."""
 import torch
 
 import ssd_ext  # noqa: F401  (the import under test)
-from ssd_ext.utils.checkpoint import mmengine_checkpoint_types
+from ssd_ext.utils.checkpoint_io import mmengine_checkpoint_types
 
 
 def main() -> None:

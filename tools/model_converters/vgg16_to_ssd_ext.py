@@ -18,7 +18,7 @@ from pathlib import Path
 from ssd_ext.models.pretrained.checksum import check_source, save_checked
 from ssd_ext.models.weight_conversion import unwrap_state_dict
 from ssd_ext.models.weight_conversion.imagenet_vgg16 import convert_vgg16
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint_io import safe_load
 
 
 def main() -> None:

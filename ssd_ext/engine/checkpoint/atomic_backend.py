@@ -1,6 +1,6 @@
 """MMEngine file backend ``'atomic_local'``: local files replaced atomically.
 
-Rule: ``put`` and ``put_text`` write through :func:`atomic_io.atomic_write`, so
+Rule: ``put`` and ``put_text`` write through :func:`~ssd_ext.utils.checkpoint_io.atomic_write`, so
 a checkpoint MMEngine saves through this backend (``backend_args=dict(backend=
 'atomic_local')``) is never torn; inside :meth:`AtomicLocalBackend.removals_deferred`
 ``remove`` only records the path, for the caller to delete once the file that
@@ -12,7 +12,7 @@ from typing import ClassVar, Iterator, List, Optional
 
 from mmengine.fileio import LocalBackend, register_backend
 
-from ssd_ext.engine.checkpoint.atomic_io import PathLike, atomic_write
+from ssd_ext.utils.checkpoint_io import PathLike, atomic_write
 
 BACKEND_NAME = 'atomic_local'
 

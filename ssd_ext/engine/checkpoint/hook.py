@@ -21,9 +21,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import MessageHub, print_log
 
 from ssd_ext.engine.checkpoint.atomic_backend import BACKEND_NAME, AtomicLocalBackend
-from ssd_ext.engine.checkpoint.atomic_io import atomic_write, remove_stale_partials
+from ssd_ext.utils.checkpoint_io import atomic_write, remove_stale_partials
 from ssd_ext.registry import HOOKS
-from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
 
 KEEP_KEY = 'keep_ckpt_ids'  # MMEngine's message hub key for the kept checkpoints
 PENDING_REMOVAL_KEY = 'ckpt_ids_to_remove'
@@ -69,9 +68,6 @@ class AtomicCheckpointHook(CheckpointHook):
     def checkpoint_path(self, step: int) -> str:
         """Where checkpoint ``step`` is saved."""
         return self.backend().join_path(self.out_dir, self.filename_tmpl.format(step))
-
-    def before_run(self, runner) -> None:
-        allow_mmengine_checkpoint_types()  # --resume reads these checkpoints weights-only
 
     def before_train(self, runner) -> None:
         hub = runner.message_hub

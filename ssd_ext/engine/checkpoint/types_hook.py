@@ -3,14 +3,14 @@
 torch >= 2.6 loads with ``weights_only=True`` by default, and MMEngine 0.10.7's
 ``load_checkpoint`` and ``resume`` keep that default, so a checkpoint's message
 hub and scheduler state are refused unless their types are on torch's
-allow-list (``ssd_ext/utils/checkpoint.py``). MMEngine 0.10.7 calls every
+allow-list (``ssd_ext/utils/checkpoint_io.py``). MMEngine 0.10.7 calls every
 hook's ``before_run`` before ``load_or_resume``, in ``train``, ``val`` and
 ``test`` alike.
 """
 from mmengine.hooks import Hook
 
 from ssd_ext.registry import HOOKS
-from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
+from ssd_ext.utils.checkpoint_io import allow_mmengine_checkpoint_types
 
 
 @HOOKS.register_module()

@@ -19,7 +19,6 @@ from ssd_ext.models.pretrained.config_check import check_pretrained_weights
 from ssd_ext.engine.launch.restarts import add_preemption_hook
 from ssd_ext.engine.speed.precision import (AMP_DTYPES, channels_last_pays, log_amp_choice,
                                             resolve_amp_dtype, resolve_channels_last)
-from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
 
 # Wrapper types --amp may swap for an autocasting one (MMEngine's AmpOptimWrapper
 # too: its skipped steps are unsafe with fused SGD, see engine/speed/amp_optim_wrapper.py).
@@ -145,9 +144,9 @@ def build_runner(cfg: Config, amp: bool = False, training: bool = True,
     (``channels_last=None``: the device's default, see
     ``precision.resolve_channels_last``)."""
     import ssd_ext  # noqa: F401  (registers modules)
-    # Also for configs that leave out AllowCheckpointTypesHook: --resume and
-    # load_from read MMEngine checkpoints weights-only (torch >= 2.6).
-    allow_mmengine_checkpoint_types()
+    # --resume and load_from read MMEngine's checkpoints weights-only.
+    cfg.setdefault('default_hooks', {}).setdefault(
+        'checkpoint_types', dict(type='AllowCheckpointTypesHook'))
     adapt_to_device(cfg)
     init_cpu_dist(cfg)
     resolve_auto_workers(cfg)

@@ -23,7 +23,6 @@ from torch.utils.data import DataLoader
 from ssd_ext.engine.resume.sample_seeds import ITERATION, SeededSampleDataset, seed_everything
 from ssd_ext.engine.resume.sampler import ResumableInfiniteSampler
 from ssd_ext.registry import DATA_SAMPLERS, LOOPS
-from ssd_ext.utils.checkpoint import allow_mmengine_checkpoint_types
 
 # Message hub runtime info holding the loop's state (saved with every checkpoint).
 STATE_KEY = 'train_loop_state'
@@ -69,8 +68,6 @@ class FastResumeIterBasedTrainLoop(BaseLoop):
             raise ValueError('FastResumeIterBasedTrainLoop needs a DataLoader over a '
                              'SeededSampleDataset with a ResumableInfiniteSampler; pass '
                              'the train_dataloader config instead')
-        # Runner.resume loads the checkpoint weights-only before run().
-        allow_mmengine_checkpoint_types()
         if not isinstance(max_iters, (int, float)) or int(max_iters) != max_iters:
             raise ValueError(f'train_cfg.max_iters must be an integer, got {max_iters!r}')
         self._max_iters = int(max_iters)

@@ -14,7 +14,7 @@ from typing import Dict, Optional, Tuple
 
 from torch import Tensor
 
-from ssd_ext.engine import atomic_torch_save, atomic_write
+from ssd_ext.utils.checkpoint_io import atomic_torch_save, atomic_write
 
 MIN_PREFIX = 8
 # torch.hub's HASH_REGEX, but with the length torch leaves unchecked (an empty

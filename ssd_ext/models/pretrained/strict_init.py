@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from ssd_ext.models.pretrained.checksum import verify_sha256
 from ssd_ext.models.pretrained.locate import locate_checkpoint
 from ssd_ext.models.weight_conversion import unwrap_state_dict
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint_io import safe_load
 
 MAX_LISTED = 12
 

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ssd_ext.models.pretrained.checksum import check_source, save_checked
 from ssd_ext.models.weight_conversion.common import unwrap_state_dict
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint_io import safe_load
 
 Converter = Callable[[Dict[str, Tensor]], Dict[str, Tensor]]
 

@@ -3,7 +3,7 @@ has written what replaces them."""
 import os
 
 from ssd_ext.engine.checkpoint.atomic_backend import AtomicLocalBackend
-from ssd_ext.engine.checkpoint.atomic_io import is_partial_name
+from ssd_ext.utils.checkpoint_io import is_partial_name
 
 
 def test_puts_replace_the_file_whole(tmp_path):

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ssd_ext.engine.nonfinite.loss_hook import (DOCS, NonFiniteLossError, NonFiniteLossHook,
                                                 nonfinite_entries)
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint_io import safe_load
 
 
 class ToyData(Dataset):

@@ -26,7 +26,7 @@ import pytest
 from conftest import REPO_ROOT, assert_same_weights_and_optimizer, run_tool, tool_env
 
 from ssd_ext.engine.checkpoint import PREEMPTED_EXIT_CODE
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint_io import safe_load
 
 CONFIG = str(REPO_ROOT / 'tests' / 'configs' / 'toy_preemption.py')
 TRAIN = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), CONFIG]

@@ -14,7 +14,7 @@ from mmengine.hooks import Hook
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS, HOOKS
 from ssd_ext.engine.checkpoint.atomic_backend import AtomicLocalBackend
-from ssd_ext.engine.checkpoint.atomic_io import atomic_write, partial_path
+from ssd_ext.utils.checkpoint_io import atomic_write, partial_path
 from ssd_ext.engine.checkpoint.hook import read_last_checkpoint
 
 

@@ -17,8 +17,8 @@ from typing import Dict, List, Optional, Sequence
 import pytest
 from conftest import REPO_ROOT, assert_same_weights_and_optimizer
 
-from ssd_ext.engine.checkpoint.atomic_io import is_partial_name
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint_io import is_partial_name
+from ssd_ext.utils.checkpoint_io import safe_load
 from subprocess_utils import wait_for
 from toy_training import loads
 

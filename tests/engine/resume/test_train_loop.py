@@ -79,7 +79,7 @@ def test_load_from_is_not_a_resume(tmp_path):
 
 
 def test_loop_state_travels_in_the_message_hub_of_each_checkpoint(tmp_path):
-    from ssd_ext.utils.checkpoint import safe_load
+    from ssd_ext.utils.checkpoint_io import safe_load
     _train(tmp_path, 0, tmp_path / 'loads', max_iters=3)
     state = safe_load(tmp_path / 'iter_3.pth')['message_hub']['runtime_info'][STATE_KEY]
     assert state == dict(version=3, seed=11, global_batch=2)
@@ -88,8 +88,8 @@ def test_loop_state_travels_in_the_message_hub_of_each_checkpoint(tmp_path):
 def test_checkpoint_without_loop_state_resumes_with_a_warning(tmp_path, capsys):
     """A checkpoint of another loop: positioned by iteration x global batch,
     seeded with the run seed of its meta."""
-    from ssd_ext.engine.checkpoint.atomic_io import atomic_torch_save
-    from ssd_ext.utils.checkpoint import safe_load
+    from ssd_ext.utils.checkpoint_io import atomic_torch_save
+    from ssd_ext.utils.checkpoint_io import safe_load
     reference = _train(tmp_path / 'ref', 0, tmp_path / 'ref_loads', max_iters=4).model.seen
     ckpt = safe_load(tmp_path / 'ref' / 'iter_3.pth')
     del ckpt['message_hub']['runtime_info'][STATE_KEY]

@@ -24,7 +24,7 @@ from conftest import REPO_ROOT, load_script
 from mmengine.config import Config
 from mmengine.dataset import Compose
 
-from ssd_ext.utils.checkpoint import safe_load
+from ssd_ext.utils.checkpoint_io import safe_load
 
 from detections import assert_same_detections  # noqa: I100 (beside this file)
 

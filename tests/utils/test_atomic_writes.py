@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssd_ext.engine.checkpoint.atomic_io import (PARTIAL_MARK, atomic_open, atomic_torch_save,
+from ssd_ext.utils.checkpoint_io import (PARTIAL_MARK, atomic_open, atomic_torch_save,
                                                  atomic_write, is_partial_name, partial_path,
                                                  remove_stale_partials)
 from subprocess_utils import wait_for

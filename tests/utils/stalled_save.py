@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from ssd_ext.engine.checkpoint.atomic_io import atomic_torch_save
+from ssd_ext.utils.checkpoint_io import atomic_torch_save
 
 
 class Stall:

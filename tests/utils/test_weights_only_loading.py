@@ -24,7 +24,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-from ssd_ext.utils.checkpoint import mmengine_checkpoint_types, safe_load
+from ssd_ext.utils.checkpoint_io import mmengine_checkpoint_types, safe_load
 
 
 class RunsCommand:

@@ -1,21 +1,30 @@
-"""Crash-safe file writes: a reader sees the old file or the new one, never a torn one.
+"""Checkpoint files in and out: written atomically, read weights-only.
 
-The recipe is the usual POSIX one: write a *partial* file beside the target (same
-directory, hence same file system), flush it and ``fsync`` it, ``os.replace`` it
-over the target (atomic on POSIX and on Windows), then ``fsync`` the directory so
-that the rename itself survives a power cut. A process killed at any moment
-(SIGKILL included) leaves either the complete old target or the complete new one,
-plus at worst a stray partial file, which :func:`remove_stale_partials` clears.
+Writing: a reader sees the old file or the new one, never a torn one. A
+*partial* file beside the target (same file system) is written, flushed and
+``fsync``-ed, ``os.replace``-d over the target, and the directory ``fsync``-ed.
+A process killed at any moment (SIGKILL included) leaves the complete old or new
+target plus at worst a partial file ``.<name>.partial-<pid>`` (hidden, never
+matching ``*.pth``), which :func:`remove_stale_partials` clears.
 
-Partial files are named ``.<target name>.partial-<pid>``: hidden, and never
-matching a ``*.pth`` glob, so nothing mistakes them for checkpoints.
+Reading: :func:`safe_load` loads weights-only, refusing any pickled object
+outside an allow-list of exactly the non-tensor types MMEngine's checkpoints
+hold (the message hub's ``HistoryBuffer`` with numpy arrays, schedulers'
+``Counter``); ``builtins.getattr``, which ``HistoryBuffer`` pickles its
+statistics through, is bound to :func:`history_buffer_method`, which resolves
+those methods only. The allow-list is torch's, process-wide, and extended
+explicitly (:func:`allow_mmengine_checkpoint_types`): by :func:`safe_load`, and
+for a Runner's ``load_from``/``resume`` by ``AllowCheckpointTypesHook``.
 """
+import collections
 import os
 import os.path as osp
+import pickle
 import re
 from contextlib import contextmanager
 from typing import IO, Any, Iterator, List, Union
 
+import numpy as np
 import torch
 
 PARTIAL_MARK = '.partial-'
@@ -142,3 +151,67 @@ def remove_stale_partials(directory: PathLike) -> List[str]:
     if removed:
         fsync_dir(directory)
     return removed
+
+
+# The statistics HistoryBuffer defines as methods and registers for every
+# buffer; statistics registered later are functions of other modules, pickled by
+# their own name rather than through getattr.
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_method(owner: Any, name: str) -> Any:
+    """Stands in for ``getattr`` while unpickling: only ``HistoryBuffer`` statistics."""
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only '
+        f'HistoryBuffer statistics methods may be looked up')
+
+
+def mmengine_checkpoint_types() -> List[Any]:
+    """The non-tensor types MMEngine's ``Runner.save_checkpoint`` writes."""
+    from mmengine.logging import HistoryBuffer
+
+    reconstruct = getattr(np, '_core', np.core).multiarray._reconstruct
+    scalar = getattr(np, '_core', np.core).multiarray.scalar
+    dtype_classes = [type(np.dtype(t)) for t in
+                     (np.float64, np.float32, np.float16, np.int64, np.int32,
+                      np.bool_, np.uint8)]
+    return [HistoryBuffer, collections.Counter, np.ndarray, np.dtype, reconstruct,
+            scalar, *dtype_classes, (history_buffer_method, 'builtins.getattr')]
+
+
+def allow_mmengine_checkpoint_types() -> None:
+    """Adds :func:`mmengine_checkpoint_types` to torch's weights-only allow-list
+    (a set: adding them again changes nothing)."""
+    torch.serialization.add_safe_globals(mmengine_checkpoint_types())
+
+
+def safe_load(path: Union[str, os.PathLike], map_location: Any = 'cpu',
+              mmap: bool = False) -> Any:
+    """``torch.load`` with weights-only loading; names the file when it refuses.
+
+    ``mmap=True`` maps tensors instead of reading them, for callers that only
+    check or inspect a file that is loaded again later; legacy (non-zip)
+    checkpoints cannot be mapped and are read in full.
+    """
+    allow_mmengine_checkpoint_types()
+    try:
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True,
+                              mmap=mmap)
+        except RuntimeError as err:
+            if not (mmap and 'mmap' in str(err)):
+                raise
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'checkpoint not found: {path}') from None
+    except pickle.UnpicklingError as err:  # how weights-only loading refuses a global
+        raise RuntimeError(
+            f'refusing to load {path}: it is not a weights-only checkpoint '
+            f'(it holds objects outside the allow-list, which could run code '
+            f'when unpickled). Underlying error: {err}') from err
+    except Exception as err:  # e.g. a truncated download: not a safety matter
+        raise RuntimeError(f'cannot read checkpoint {path} (damaged, or not a file '
+                           f'torch.save wrote): {err}') from err
