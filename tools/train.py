@@ -2,7 +2,7 @@
 
 The arguments are MMDetection's. ``--amp`` means CUDA AMP (fp16 with dynamic
 loss scaling) on a GPU, bf16 autocast on a CPU that computes bf16 natively and
-fp32 on other CPUs, where bf16 is slower (``ssd_ext/engine/speed/precision.py``).
+fp32 on other CPUs, where bf16 is slower (``ssd_ext/engine/precision/amp_choice.py``).
 """
 import argparse
 

@@ -1,20 +1,21 @@
 """How training runs, one subpackage per concern.
 
 ``checkpoint`` (saves that survive a kill), ``resume`` (exact resume),
-``nonfinite`` (the NaN/inf guard), ``speed`` (precision, memory format,
-compilation) and ``launch`` (the Runner of ``tools/``, not imported here);
-``class_consistency_hook`` checks the datasets' classes against the head. Importing
-this package registers every hook, loop, sampler, optim wrapper and file backend
-below in MMDetection's registries.
+``nonfinite`` (the NaN/inf guard), ``precision`` (``--amp``), ``memory_format``
+(``--channels-last``), ``compile`` (``--compile``), ``class_consistency_hook``
+and ``launch`` (the Runner of ``tools/``, not imported here). Importing this
+package registers every hook, loop, sampler, optim wrapper and file backend below
+in MMDetection's registries.
 """
 from ssd_ext.engine.checkpoint import (AllowCheckpointTypesHook, AtomicCheckpointHook,
                                        AtomicLocalBackend, PreemptionHook)
 from ssd_ext.engine.class_consistency_hook import DatasetModelConsistencyHook
+from ssd_ext.engine.compile import CompileForTestHook, compile_network
+from ssd_ext.engine.memory_format import ChannelsLastHook
 from ssd_ext.engine.nonfinite import NonFiniteLossHook
+from ssd_ext.engine.precision import CPUAutocastOptimWrapper, SkipSafeAmpOptimWrapper
 from ssd_ext.engine.resume import (FastResumeIterBasedTrainLoop, ResumableInfiniteSampler,
                                    SeededSampleDataset, seed_everything)
-from ssd_ext.engine.speed import (ChannelsLastHook, CompileForTestHook, CPUAutocastOptimWrapper,
-                                  SkipSafeAmpOptimWrapper, compile_network)
 
 __all__ = [
     # checkpoint
@@ -26,7 +27,7 @@ __all__ = [
     # resume
     'FastResumeIterBasedTrainLoop', 'ResumableInfiniteSampler', 'SeededSampleDataset',
     'seed_everything',
-    # speed
+    # precision, memory_format, compile
     'ChannelsLastHook', 'CompileForTestHook', 'CPUAutocastOptimWrapper', 'SkipSafeAmpOptimWrapper',
     'compile_network'
 ]

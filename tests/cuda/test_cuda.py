@@ -27,7 +27,7 @@ from mmengine.registry import init_default_scope
 
 import ssd_ext.models.box_head.multibox_head as multibox_head
 from ssd_ext.engine.launch import enable_amp
-from ssd_ext.engine.speed.amp_optim_wrapper import SkipSafeAmpOptimWrapper
+from ssd_ext.engine.precision.skip_safe_amp import SkipSafeAmpOptimWrapper
 from ssd_ext.models.box_head.loop_free_nms import loop_free_batched_nms
 from ssd_ext.registry import MODELS
 from conftest import load_script
@@ -110,9 +110,9 @@ def test_amp_training_steps_are_finite_and_move_the_weights(repo_root, dtype):
 
 
 def test_step_skipped_by_the_cuda_loss_scaler_leaves_fused_sgd_weights(repo_root):
-    """tests/engine/speed/test_amp_optim_wrapper.py on a GPU, with the real CUDA
+    """tests/engine/precision/test_skip_safe_amp.py on a GPU, with the real CUDA
     GradScaler and the fused CUDA SGD kernel."""
-    helpers = module_at(repo_root, 'tests/engine/speed/test_amp_optim_wrapper.py')
+    helpers = module_at(repo_root, 'tests/engine/precision/test_skip_safe_amp.py')
     cfg = Config.fromfile(str(repo_root / 'configs/ssd300.py'))
     cfg.optim_wrapper.optimizer.fused = True  # the CUDA kernel that left junk behind
     assert enable_amp(cfg, training=True) == 'float16'

@@ -13,7 +13,7 @@ models take turns within every repeat, so drift of the machine hits both alike):
   SSD pipeline includes the expansion step: compare it with
   ``configs/ssd300_expand_aug.py``.
 
-``--compile`` compiles both networks for ``infer`` (``ssd_ext.engine.speed.compile``;
+``--compile`` compiles both networks for ``infer`` (``ssd_ext.engine.compile``;
 the compilation happens in the warm-up and is not timed); ``--compile-train``
 compiles them for ``train`` (weights not frozen: they change every step).
 
@@ -48,8 +48,8 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import ssd_ext  # noqa: F401  (registers modules)
-from ssd_ext.engine.speed.compile import compile_network, inductor_freezing
-from ssd_ext.engine.speed.precision import AMP_DTYPES, resolve_amp_dtype
+from ssd_ext.engine.compile import compile_network, inductor_freezing
+from ssd_ext.engine.precision.amp_choice import AMP_DTYPES, resolve_amp_dtype
 from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext
 from ssd_ext.utils.machine import machine_description
 

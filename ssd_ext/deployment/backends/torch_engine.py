@@ -20,7 +20,7 @@ class PyTorchEngine(Engine):
             ``channels_last`` and ``compiled``, the fast CPU path of
             ``tools/test.py --amp --channels-last --compile``); ``None`` is fp32.
         channels_last: Convert the network's weights and input to channels_last.
-        compiled: Compile the network (:func:`ssd_ext.engine.speed.compile.compile_network`).
+        compiled: Compile the network (:func:`ssd_ext.engine.compile.compile_network`).
     """
 
     backend = 'pytorch'
@@ -38,7 +38,7 @@ class PyTorchEngine(Engine):
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         if compiled:
-            from ssd_ext.engine.speed.compile import compile_network
+            from ssd_ext.engine.compile import compile_network
             compile_network(self.model)
         self.max_per_img = int(model.bbox_head.test_cfg.max_per_img)
 

@@ -17,11 +17,11 @@ from ssd_ext.engine.launch.cpu_dist import init_cpu_process_group
 from ssd_ext.engine.launch.loader_workers import resolve_auto_workers
 from ssd_ext.models.pretrained.config_check import check_pretrained_weights
 from ssd_ext.engine.launch.restarts import add_preemption_hook
-from ssd_ext.engine.speed.precision import (AMP_DTYPES, channels_last_pays, log_amp_choice,
-                                            resolve_amp_dtype, resolve_channels_last)
+from ssd_ext.engine.memory_format import channels_last_pays, resolve_channels_last
+from ssd_ext.engine.precision.amp_choice import AMP_DTYPES, log_amp_choice, resolve_amp_dtype
 
 # Wrapper types --amp may swap for an autocasting one (MMEngine's AmpOptimWrapper
-# too: its skipped steps are unsafe with fused SGD, see engine/speed/amp_optim_wrapper.py).
+# too: its skipped steps are unsafe with fused SGD, see engine/precision/skip_safe_amp.py).
 AMP_REPLACEABLE_WRAPPERS = ('OptimWrapper', 'AmpOptimWrapper', 'SkipSafeAmpOptimWrapper',
                             'CPUAutocastOptimWrapper')
 
@@ -55,7 +55,7 @@ def init_cpu_dist(cfg: Config) -> None:
 
 def enable_amp(cfg: Config, training: bool, dtype: str = 'auto') -> Optional[str]:
     """``--amp [--amp-dtype DTYPE]``: autocast where it pays on this machine
-    (``ssd_ext/engine/speed/precision.py``); returns the dtype chosen, ``None`` for fp32.
+    (``ssd_ext/engine/precision/amp_choice.py``); returns the dtype chosen, ``None`` for fp32.
 
     On a GPU training uses ``SkipSafeAmpOptimWrapper`` (CUDA AMP whose skipped
     steps leave no uninitialised optimizer state), on a CPU
@@ -142,7 +142,7 @@ def build_runner(cfg: Config, amp: bool = False, training: bool = True,
     """Runner for ``cfg`` with the machine adaptations (gloo on CPUs,
     ``num_workers='auto'``), ``--amp`` and ``--channels-last`` applied
     (``channels_last=None``: the device's default, see
-    ``precision.resolve_channels_last``)."""
+    ``memory_format.resolve_channels_last``)."""
     import ssd_ext  # noqa: F401  (registers modules)
     # --resume and load_from read MMEngine's checkpoints weights-only.
     cfg.setdefault('default_hooks', {}).setdefault(

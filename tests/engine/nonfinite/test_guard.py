@@ -13,7 +13,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
 from ssd_ext.engine.nonfinite.guard import guard, guard_all, skip_cause
-from ssd_ext.engine.speed import CPUAutocastOptimWrapper, SkipSafeAmpOptimWrapper
+from ssd_ext.engine.precision import CPUAutocastOptimWrapper, SkipSafeAmpOptimWrapper
 
 OPTIMIZERS = {
     'sgd': lambda p: torch.optim.SGD(p, lr=0.1),

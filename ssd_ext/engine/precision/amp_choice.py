@@ -1,9 +1,10 @@
 """What ``--amp`` means on this machine: a precision chosen by the hardware.
 
 bf16 autocast pays only on CPUs that compute bf16 natively (AMX-BF16 or
-AVX512-BF16). Elsewhere oneDNN converts every bf16 convolution through fp32:
-many times slower than fp32 (docs/benchmarks.md). So on such a CPU ``--amp`` trains and tests in fp32, and says so. On a GPU it
-is CUDA AMP (fp16 with dynamic loss scaling, MMDetection's ``--amp``).
+AVX512-BF16). Elsewhere oneDNN converts every bf16 convolution through fp32,
+many times slower than fp32 (docs/benchmarks.md), so there ``--amp`` trains
+and tests in fp32, and says so. On a GPU it is CUDA AMP (fp16 with dynamic loss
+scaling, MMDetection's ``--amp``).
 
 To reproduce an AVX2-only CPU on a newer one, start the process with
 ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``: oneDNN then reports no
@@ -57,38 +58,8 @@ def log_amp_choice(requested: str, dtype: Optional[str], cuda: bool) -> None:
     print_log(describe_amp_choice(requested, dtype, cuda), logger='current')
 
 
-def channels_last_pays(training: bool, cuda: Optional[bool] = None) -> bool:
-    """Whether ``--channels-last`` speeds this run up here.
-
-    NHWC is oneDNN's and cuDNN's fast layout for inference everywhere, and for
-    training on GPUs and AVX-512 CPUs. On AVX2-only CPUs oneDNN's NHWC backward
-    convolutions are slower than NCHW (docs/benchmarks.md), while inference gains.
-    """
-    if cuda is None:
-        cuda = torch.cuda.is_available()
-    return (cuda or not training
-            or torch.backends.cpu.get_cpu_capability().startswith('AVX512'))
-
-
-def resolve_channels_last(requested: Optional[bool], amp_dtype: Optional[str],
-                          cuda: Optional[bool] = None) -> bool:
-    """Whether ``--channels-last`` / ``--no-channels-last`` (``requested``) or,
-    with neither (``None``), the default asks for NHWC.
-
-    The default is NHWC under CUDA autocast: cuDNN's fp16/bf16 tensor-core
-    convolutions are NHWC kernels, so an NCHW model pays a transpose around
-    every conv; NCHW elsewhere (on CPUs the flag stays a choice, see
-    :func:`channels_last_pays`).
-    """
-    if requested is not None:
-        return requested
-    if cuda is None:
-        cuda = torch.cuda.is_available()
-    return cuda and amp_dtype is not None
-
-
 if __name__ == '__main__':
-    # python -m ssd_ext.engine.speed.precision: what --amp does on this machine.
+    # python -m ssd_ext.engine.precision.amp_choice: what --amp does on this machine.
     print(machine_description('cuda' if torch.cuda.is_available() else 'cpu'))
     cuda = torch.cuda.is_available()
     print(describe_amp_choice('auto', resolve_amp_dtype('auto', cuda), cuda))

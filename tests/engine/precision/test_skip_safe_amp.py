@@ -17,7 +17,7 @@ from mmengine.optim import build_optim_wrapper
 from torch import nn
 
 from ssd_ext.engine.launch import enable_amp
-from ssd_ext.engine.speed.amp_optim_wrapper import SkipSafeAmpOptimWrapper, needs_zero_fill
+from ssd_ext.engine.precision.skip_safe_amp import SkipSafeAmpOptimWrapper, needs_zero_fill
 
 
 def small_net() -> nn.Module:

@@ -6,7 +6,7 @@ import torch._inductor.config as inductor_config
 from mmengine.config import Config
 
 import ssd_ext  # noqa: F401  (registers modules)
-from ssd_ext.engine.speed.compile import compile_network, inductor_freezing
+from ssd_ext.engine.compile import compile_network, inductor_freezing
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 

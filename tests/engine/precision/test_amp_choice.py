@@ -10,8 +10,8 @@ import torch
 from mmengine.config import Config
 
 from ssd_ext.engine import launch
-from ssd_ext.engine.speed import precision
-from ssd_ext.engine.speed.precision import resolve_amp_dtype
+from ssd_ext.engine.precision import amp_choice
+from ssd_ext.engine.precision.amp_choice import resolve_amp_dtype
 from ssd_ext.utils.machine import cpu_has_native_bf16
 
 AVX2_ONLY = dict(ONEDNN_MAX_CPU_ISA='AVX2', ATEN_CPU_CAPABILITY='avx2')
@@ -19,7 +19,7 @@ AVX2_ONLY = dict(ONEDNN_MAX_CPU_ISA='AVX2', ATEN_CPU_CAPABILITY='avx2')
 
 def amp_report(env_overrides: dict) -> str:
     env = dict(os.environ, **env_overrides)
-    return subprocess.run([sys.executable, '-m', 'ssd_ext.engine.speed.precision'], env=env,
+    return subprocess.run([sys.executable, '-m', 'ssd_ext.engine.precision.amp_choice'], env=env,
                           check=True, stdout=subprocess.PIPE, text=True).stdout
 
 
@@ -50,7 +50,7 @@ def test_native_bf16_cpu_autocasts_to_bf16():
 def test_train_amp_on_cpu_swaps_the_wrapper_only_with_native_bf16(repo_root, monkeypatch,
                                                                    native):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    monkeypatch.setattr(precision, 'cpu_has_native_bf16', lambda: native)
+    monkeypatch.setattr(amp_choice, 'cpu_has_native_bf16', lambda: native)
     cfg = Config.fromfile(str(repo_root / 'configs/quickstart/ssd160_shapes.py'))
     chosen = launch.enable_amp(cfg, training=True)
     if native:
@@ -70,7 +70,7 @@ def test_amp_falls_back_to_a_plain_wrapper_where_fp32_is_chosen(repo_root, monke
     """A config that names MMEngine's (GPU-only) AmpOptimWrapper still trains
     on a CPU without native bf16."""
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    monkeypatch.setattr(precision, 'cpu_has_native_bf16', lambda: False)
+    monkeypatch.setattr(amp_choice, 'cpu_has_native_bf16', lambda: False)
     cfg = Config.fromfile(str(repo_root / 'configs/quickstart/ssd160_shapes.py'))
     cfg.optim_wrapper.update(type='AmpOptimWrapper', loss_scale='dynamic')
     assert launch.enable_amp(cfg, training=True) is None
@@ -85,27 +85,6 @@ def test_testing_refuses_a_dtype_the_test_loop_cannot_autocast_to(repo_root, mon
     # training in fp16 on a CPU: validation stays fp32 instead of bf16
     assert launch.enable_amp(cfg, training=True, dtype='float16') == 'float16'
     assert not cfg.val_cfg.get('fp16')
-
-
-@pytest.mark.parametrize('isa, trains_nhwc', [('AVX2', False), ('AVX512', True)])
-def test_channels_last_is_kept_for_training_only_where_it_pays(monkeypatch, isa, trains_nhwc):
-    monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability', lambda: isa)
-    assert precision.channels_last_pays(training=True, cuda=False) is trains_nhwc
-    assert precision.channels_last_pays(training=False, cuda=False)
-    assert precision.channels_last_pays(training=True, cuda=True)
-
-
-@pytest.mark.parametrize('requested, amp_dtype, cuda, expected', [
-    (None, 'float16', True, True),     # CUDA AMP: cuDNN's tensor-core convs are NHWC
-    (None, 'bfloat16', True, True),
-    (None, None, True, False),         # fp32 on a GPU
-    (None, 'bfloat16', False, False),  # CPUs: a choice, measured per machine
-    (False, 'float16', True, False),   # --no-channels-last
-    (True, None, False, True),         # --channels-last
-])
-def test_channels_last_default_is_nhwc_under_cuda_autocast_only(requested, amp_dtype, cuda,
-                                                                expected):
-    assert precision.resolve_channels_last(requested, amp_dtype, cuda=cuda) is expected
 
 
 @pytest.mark.parametrize('argv, expected', [([], None), (['--channels-last'], True),

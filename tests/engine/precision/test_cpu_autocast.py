@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from ssd_ext.engine.speed.cpu_optim_wrapper import CPUAutocastOptimWrapper
+from ssd_ext.engine.precision.cpu_autocast import CPUAutocastOptimWrapper
 
 
 def test_cpu_autocast_wrapper_runs_forward_in_bf16_and_steps_fp32_weights():
