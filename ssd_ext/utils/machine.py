@@ -1,5 +1,8 @@
-"""What this machine's processor can do, for choosing precision and for
-labelling measurements: instruction sets, native bf16, a one-line description."""
+"""What this machine can do, for choosing precision and workers and for
+labelling measurements: the CPUs this process may use, instruction sets,
+native bf16, a one-line description."""
+import math
+import os
 import platform
 from typing import Optional
 
@@ -47,3 +50,34 @@ def machine_description(device: str = 'cpu') -> str:
     native = 'yes' if cpu_has_native_bf16() else 'no'
     return (f'{name} (ATen {torch.backends.cpu.get_cpu_capability()}, '
             f'native bf16: {native})')
+
+
+def _cgroup_cpu_limit() -> Optional[float]:
+    """CPUs a container's quota allows (cgroup v2 ``cpu.max`` or v1
+    ``cpu.cfs_quota_us``), None without a quota. Docker's ``--cpus`` and
+    Kubernetes' limits set it, not the affinity mask."""
+    try:
+        with open('/sys/fs/cgroup/cpu.max') as f:
+            quota, period = f.read().split()[:2]
+    except (OSError, ValueError):
+        try:
+            with open('/sys/fs/cgroup/cpu/cpu.cfs_quota_us') as f:
+                quota = f.read().strip()
+            with open('/sys/fs/cgroup/cpu/cpu.cfs_period_us') as f:
+                period = f.read().strip()
+        except OSError:
+            return None
+    if quota in ('max', '-1'):
+        return None
+    return int(quota) / int(period)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (``taskset``, cpusets,
+    Slurm's binding), capped by a container's CPU quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    return max(1, min(cpus, math.ceil(limit))) if limit else cpus

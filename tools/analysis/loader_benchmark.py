@@ -20,9 +20,9 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import ssd_ext  # noqa: F401  (registers modules)
-from ssd_ext.engine.launch.loader_workers import (AUTO, auto_num_workers, available_cpus,
-                                                  cpus_per_process, processes_per_node)
-from ssd_ext.utils.machine import machine_description
+from ssd_ext.engine.launch.loader_workers import (AUTO, auto_num_workers, cpus_per_process,
+                                                  processes_per_node)
+from ssd_ext.utils.machine import available_cpus, machine_description
 
 
 def parse_args() -> argparse.Namespace:

@@ -14,50 +14,19 @@ when ``tools/train.py`` or ``tools/test.py`` builds the Runner
 :func:`resolve_auto_workers` first.
 """
 import logging
-import math
 import os
 import re
 from typing import Dict, Mapping, Optional
 
 from mmengine.logging import print_log
 
+from ssd_ext.utils.machine import available_cpus
+
 AUTO = 'auto'
 LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-# Beyond this the loader outruns any one GPU (a core of a 2-core Zen 5 feeds
-# 230-340 images per second) while every worker holds its own copy of the
-# annotations.
+# Beyond this the loader outruns any one GPU (docs/benchmarks.md) while every
+# worker holds its own copy of the annotations.
 MAX_WORKERS = 16
-
-
-def _cgroup_cpu_limit() -> Optional[float]:
-    """CPUs a container's quota allows (cgroup v2 ``cpu.max`` or v1
-    ``cpu.cfs_quota_us``), None without a quota. Docker's ``--cpus`` and
-    Kubernetes' limits set it, not the affinity mask."""
-    try:
-        with open('/sys/fs/cgroup/cpu.max') as f:
-            quota, period = f.read().split()[:2]
-    except (OSError, ValueError):
-        try:
-            with open('/sys/fs/cgroup/cpu/cpu.cfs_quota_us') as f:
-                quota = f.read().strip()
-            with open('/sys/fs/cgroup/cpu/cpu.cfs_period_us') as f:
-                period = f.read().strip()
-        except OSError:
-            return None
-    if quota in ('max', '-1'):
-        return None
-    return int(quota) / int(period)
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on: its affinity mask (``taskset``, cpusets,
-    Slurm's binding), capped by a container's CPU quota."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    limit = _cgroup_cpu_limit()
-    return max(1, min(cpus, math.ceil(limit))) if limit else cpus
 
 
 def processes_per_node(environ: Optional[Mapping[str, str]] = None) -> int:

@@ -3,9 +3,10 @@ import pytest
 from mmengine.config import Config
 
 from conftest import REPO_ROOT
-from ssd_ext.engine.launch import build_runner, loader_workers
+from ssd_ext.engine.launch import build_runner
 from ssd_ext.engine.launch.loader_workers import (auto_num_workers, cpus_per_process,
                                                   processes_per_node, resolve_auto_workers)
+from ssd_ext.utils.machine import available_cpus
 
 LAUNCHER_VARIABLES = ('LOCAL_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_SIZE', 'SLURM_NTASKS_PER_NODE',
                       'SLURM_TASKS_PER_NODE', 'SLURM_CPUS_PER_TASK')
@@ -76,5 +77,5 @@ def test_runner_built_from_a_config_with_auto_loads_with_that_many_workers(
     cfg.work_dir = str(tmp_path)
     runner = build_runner(cfg, training=True)
     loader = runner.train_loop.dataloader
-    assert loader.num_workers == auto_num_workers(loader_workers.available_cpus())
+    assert loader.num_workers == auto_num_workers(available_cpus())
     assert len(next(iter(loader))['inputs']) == 2
