@@ -1,11 +1,11 @@
 # First-run default: SSD on the synthetic shapes the project draws itself
-# (tools/misc/make_shapes_dataset.py), trained from scratch on a CPU in minutes.
+# (tools/misc/make_shapes_dataset.py), trained from scratch on a CPU.
 # What differs from the paper's SSD300 and why:
 # - 160x160 input and 5 prior levels (20, 10, 5, 3, 1): a quarter of SSD300's
 #   compute; strides are derived from the input size.
 # - VGG16 and extra layers at a quarter of the channels (widen_factor=0.25): three
-#   shape classes need far less capacity, and a sixteenth of the compute lets the
-#   job finish in minutes in fp32 on CPUs without native bf16 (AVX2 only).
+#   shape classes need far less capacity, and a sixteenth of the compute keeps the
+#   job short in fp32 on CPUs without native bf16 (docs/benchmarks.md#quickstart).
 # - BatchNorm after every conv: from random init, plain VGG16 at SGD 1e-3 either
 #   crawls or diverges; BN lets it train at a high lr from the first step.
 # - AdamW with a short warmup and gradient clipping: robust from scratch.

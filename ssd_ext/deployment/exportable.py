@@ -10,7 +10,7 @@ Class labels travel through the graph as float32 (normal numbers, exact for
 integers below 2**24) and become int64 only at the output. Integer tensors in
 an engine's fused floating-point kernels are read as float bit patterns, and
 small integers are then denormals: OpenVINO's CPU plugin with denormals
-flushed to zero turned every label into -1 on AVX2 CPUs. Float labels cannot
+flushed to zero turns every label into -1 on AVX2 CPUs. Float labels cannot
 depend on the FTZ/DAZ flags.
 """
 from typing import Optional, Tuple

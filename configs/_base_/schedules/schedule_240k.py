@@ -8,8 +8,8 @@ train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters,
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
-# fused: one kernel for decay, momentum and update over all weights (SSD300 on the
-# 2-core CPU: 15 ms a step instead of 37); same arithmetic, on CPUs and GPUs.
+# fused: one kernel for decay, momentum and update over all weights, faster than the
+# per-tensor loop (docs/benchmarks.md); same arithmetic, on CPUs and GPUs.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=5e-4, fused=True))
