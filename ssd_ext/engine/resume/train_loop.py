@@ -4,11 +4,10 @@ Training state is (weights, optimizer, scheduler, loss scaler, the global
 sample position, the seed): every random draw is a function of the seed and a
 position (:mod:`~ssd_ext.engine.resume.sample_seeds`), so a resumed run starts
 the sampler at ``iteration * global batch`` and loads no past sample. It ends
-bit-identical to the uninterrupted run for any ``num_workers``, and for any
-number of processes with the same global batch as far as the gradient
-reduction is (the same number of processes: exactly). A changed global batch is
-refused. Validation cannot move training's random streams: each iteration is
-seeded anew.
+bit-identical to the uninterrupted run for any ``num_workers``; another number
+of processes with the same global batch trains on the same samples and draws
+(docs/reliability.md); a changed global batch is refused. Validation cannot
+move training's random streams: each iteration is seeded anew.
 """
 import bisect
 import logging
