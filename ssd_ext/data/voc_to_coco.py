@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 from ssd_ext.data.annotation_checks import (NON_FINITE_BOX, NON_POSITIVE_BOX,
-                                           PARTLY_OUTSIDE_BOX, BoxCheck, check_xywh)
+                                            PARTLY_OUTSIDE_BOX, BoxCheck, check_xywh)
 from ssd_ext.data.data_report import DataCheckError
 from ssd_ext.data.image_checks import header_size
 from ssd_ext.data.voc_xml import VOCObject, parse_objects, parse_xml, read_image_ids

@@ -61,7 +61,7 @@ def format_coco_table(values: Mapping[str, Any], title: str = 'Model') -> str:
     """``| Model | AP | AP50 | AP75 | APs | APm | APl |`` from one prefix's
     values of MMDetection's ``CocoMetric`` (names ``bbox_mAP``...)."""
     return markdown_table(['Model'] + [name for name, _ in COCO_COLUMNS],
-                  [[title] + [_cell(values[k]) for _, k in COCO_COLUMNS]])
+                          [[title] + [_cell(values[k]) for _, k in COCO_COLUMNS]])
 
 
 def voc_thresholds(values: Mapping[str, Any]) -> List[str]:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from ssd_ext.utils.checkpoint_io import (PARTIAL_MARK, atomic_open, atomic_torch_save,
-                                                 atomic_write, is_partial_name, partial_path,
-                                                 remove_stale_partials)
+                                         atomic_write, is_partial_name, partial_path,
+                                         remove_stale_partials)
 from subprocess_utils import wait_for
 
 STALLED_SAVE = Path(__file__).with_name('stalled_save.py')

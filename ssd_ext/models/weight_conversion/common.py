@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from ssd_ext.models.weight_conversion.imagenet_vgg16 import (FC6_INDEX, FC7_INDEX,
-                                                            VGG16_CONV_INDICES)
+                                                             VGG16_CONV_INDICES)
 
 # Indices of the 13 VGG convs and fc6/fc7 in a flat VGG list (torchvision's
 # ``features``, ssd.pytorch's ``vgg``); ssd_ext's backbone uses the same ones.

@@ -48,7 +48,7 @@ def test_native_bf16_cpu_autocasts_to_bf16():
 
 @pytest.mark.parametrize('native', [True, False])
 def test_train_amp_on_cpu_swaps_the_wrapper_only_with_native_bf16(repo_root, monkeypatch,
-                                                                   native):
+                                                                  native):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     monkeypatch.setattr(amp_choice, 'cpu_has_native_bf16', lambda: native)
     cfg = Config.fromfile(str(repo_root / 'configs/quickstart/ssd160_shapes.py'))

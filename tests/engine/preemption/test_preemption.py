@@ -195,4 +195,3 @@ def test_build_runner_adds_the_hook_once():
     mine = Config(dict(custom_hooks=[dict(type='PreemptionHook', signals=['SIGUSR2'])]))
     add_preemption_hook(mine)
     assert mine.custom_hooks == [dict(type='PreemptionHook', signals=['SIGUSR2'])]
-

@@ -16,7 +16,7 @@ def _sampler(cls, size, rank, world_size, shuffle, seed=3):
 
 
 @pytest.mark.parametrize('size,world_size,shuffle', [(7, 1, True), (10, 3, True),
-                                                      (10, 3, False), (5, 4, True)])
+                         (10, 3, False), (5, 4, True)])
 def test_indices_are_mmengines_and_startable_anywhere(size, world_size, shuffle):
     for rank in range(world_size):
         reference = list(islice(iter(_sampler(InfiniteSampler, size, rank, world_size,
