@@ -38,7 +38,6 @@ def _workers(n: int) -> List[str]:
     return ['--cfg-options', f'train_dataloader.num_workers={n}']
 
 
-
 def _env(**fault: str) -> Dict[str, str]:
     env = tool_env(Path(__file__).parent)
     for key in ('FAULT_SIGNAL', 'FAULT_ITER', 'FAULT_RANK', 'FAULT_MARKER', 'MAX_RESTARTS'):
