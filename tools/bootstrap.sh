@@ -109,8 +109,8 @@ timed "setuptools" pip_install "setuptools==80.9.0"
 mmcv_ready="import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'"
 if [ "${FORCE_CUDA:-0}" = 1 ]; then
     # CUDA ops compiled in = nvcc's device-code section in the extension.
-    # (mmcv.ops.get_compiling_cuda_version() segfaulted on an H200 with torch
-    # 2.11 + CUDA 13, and needs no GPU to be wrong: this reads a file.)
+    # (mmcv.ops.get_compiling_cuda_version() can crash, with torch 2.11 + CUDA 13
+    # (docs/upstream.md), and needs no GPU to be wrong: this reads a file.)
     mmcv_ready="$mmcv_ready; import mmcv._ext as e; assert b'.nv_fatbin' in open(e.__file__, 'rb').read()"
 fi
 if ! "$PY" -c "$mmcv_ready" 2>/dev/null; then
@@ -128,7 +128,7 @@ fi
 # --use-pep517: with setuptools and wheel importable and no pyproject.toml, pip
 # would run the legacy `setup.py develop`, which setuptools 80 runs as a nested
 # `pip install -e .` with build isolation: offline that fails to fetch setuptools
-# (seen on the GPU machine).
+# (docs/upstream.md).
 if [ -n "$WHEELHOUSE" ]; then
     [ -z "${SSD_EXT_EXTRAS:-}" ] || echo "[bootstrap] offline: SSD_EXT_EXTRAS=$SSD_EXT_EXTRAS" \
         "is not installed; put those packages' wheels in $WHEELHOUSE instead"

@@ -6,7 +6,7 @@ distortion turns the image into float32, ``Expand`` materialises a canvas of up 
 16x the image's area and every step copies it. Here:
 
 * :class:`SSDRandomGeometry` draws the expansion, the min-IoU crop and the flip with
-  the same numpy calls, in the same order, as MMDetection's Expand, MinIoURandomCrop,
+  the same numpy calls, in the same order, as MMDetection 3.3.0's Expand, MinIoURandomCrop,
   Resize and RandomFlip (run on their own, a seed gives both the same boxes), then
   renders the output with one ``cv2.warpAffine`` from the original image: the canvas
   and the crop are never built.
@@ -301,7 +301,8 @@ class SSDPhotometricDistortion(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         img = results['img'].astype(np.float32)
-        # The draws of MMDetection's PhotoMetricDistortion._random_flags, in order.
+        # The draws of MMDetection 3.3.0's PhotoMetricDistortion._random_flags, in order
+        # (docs/upstream.md).
         contrast_last = np.random.randint(2) == 0
         brightness, contrast, saturation, hue, swap = (np.random.randint(2)
                                                        for _ in range(5))

@@ -1,10 +1,10 @@
 """``CheckedCocoDataset``: MMDetection's ``CocoDataset`` with a data policy.
 
-MMDetection's ``CocoDataset`` silently drops some bad boxes, keeps others (an
-``inf`` coordinate reaches the loss), fails on an empty annotation file with a
-bare ``JSONDecodeError``, and crashes the whole run mid-way when one image is
-missing or corrupt. This dataset checks everything when it loads (before
-training starts) and handles what it finds by the policies of
+MMDetection 3.3.0's ``CocoDataset`` silently drops some bad boxes, keeps others
+(an ``inf`` coordinate reaches the loss), fails on an empty annotation file with
+a bare ``JSONDecodeError``, and crashes the whole run mid-way when one image is
+missing or corrupt (docs/upstream.md). This dataset checks everything when it
+loads (before training starts) and handles what it finds by the policies of
 :class:`~ssd_ext.data.checked_dataset.CheckedDataMixin` (``on_bad_annotation``,
 ``on_bad_image``, ``on_unlisted_category``, ``check_images``, ``clip_boxes``,
 ``min_box_size``, ``max_consecutive_bad``). For COCO json:

@@ -1,11 +1,11 @@
 """``CheckedVOCDataset``: MMDetection's ``VOCDataset`` with the data policy of COCO data.
 
-MMDetection's ``VOCDataset`` crashes on a malformed or missing XML file with a
+MMDetection 3.3.0's ``VOCDataset`` crashes on a malformed or missing XML file with a
 bare ``ParseError``/``FileNotFoundError`` (or ``AttributeError`` for an object
 without ``<bndbox>``), keeps a box drawn as a click (``xmax == xmin``: zero
 width, an infinite log in SSD's box encoding), silently ignores class names it
 does not know (a typo drops every box of that class), and a corrupt image stops
-the run mid-way. This dataset reads the same files through the checks of
+the run mid-way (docs/upstream.md). This dataset reads the same files through the checks of
 :mod:`ssd_ext.data.annotation_checks` and the policies of
 :class:`~ssd_ext.data.checked_dataset.CheckedDataMixin` (the arguments of
 :class:`CheckedCocoDataset`: ``on_bad_annotation``, ``on_bad_image``,

@@ -9,9 +9,9 @@ graph serves any batch size.
 Class labels travel through the graph as float32 (normal numbers, exact for
 integers below 2**24) and become int64 only at the output. Integer tensors in
 an engine's fused floating-point kernels are read as float bit patterns, and
-small integers are then denormals: OpenVINO's CPU plugin with denormals
-flushed to zero turns every label into -1 on AVX2 CPUs. Float labels cannot
-depend on the FTZ/DAZ flags.
+small integers are then denormals: OpenVINO 2026.4's CPU plugin with
+denormals flushed to zero turns every label into -1 on AVX2 CPUs
+(docs/upstream.md). Float labels cannot depend on the FTZ/DAZ flags.
 """
 from typing import Optional, Tuple
 

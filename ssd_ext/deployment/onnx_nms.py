@@ -2,7 +2,8 @@
 
 The op is emitted from a custom ``torch.autograd.Function``'s ``symbolic``
 through torch's TorchScript exporter (``torch.onnx.export(..., dynamo=False)``);
-the dynamo exporter needs ``onnxscript``, which this project does not depend on.
+torch 2.13's dynamo exporter needs ``onnxscript``, which this project does not
+depend on (docs/upstream.md).
 """
 from typing import Tuple
 

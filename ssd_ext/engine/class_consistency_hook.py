@@ -18,8 +18,8 @@ class DatasetModelConsistencyHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_train(self, runner) -> None:
-        # Runner.train() builds the val loop (if any) before this hook runs, so
-        # reading it here builds nothing.
+        # MMEngine 0.10.7: Runner.train() builds the val loop (if any) before this
+        # hook runs, so reading it here builds nothing (docs/upstream.md).
         datasets = [('train_dataloader.dataset', runner.train_loop.dataloader.dataset)]
         if runner.val_loop is not None:
             datasets.append(('val_dataloader.dataset', runner.val_loop.dataloader.dataset))

@@ -3,8 +3,8 @@
 MMDetection 3.3.0's ``VOCMetric`` computes every class's AP (``eval_map``) but
 returns only the mean, and it names the classes in its log table after the 20
 VOC classes whenever the dataset's folder says VOC2007/VOC2012, whatever the
-config's ``classes`` are. This metric returns, under its prefix (default
-``pascal_voc``):
+config's ``classes`` are (docs/upstream.md). This metric returns, under its
+prefix (default ``pascal_voc``):
 
 ``mAP``
     the mean over ``iou_thrs`` of the per-threshold mAP (``VOCMetric``'s value);

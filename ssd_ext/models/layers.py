@@ -31,10 +31,11 @@ class CeilMaxPool2x2(nn.MaxPool2d):
     """2x2 stride-2 max pooling in Caffe's ceil mode (odd sizes round up).
 
     For inference on NCHW tensors it takes the max of the four strided sub-grids:
-    ATen's CPU kernel always writes int64 argmax indices as well, which slows it
-    at VGG's large early maps (docs/benchmarks.md). Same values either way; with
-    autograd, on GPUs and on channels_last tensors (where ATen's kernel is the
-    faster one) it is ``nn.MaxPool2d``.
+    torch 2.13's CPU kernel always writes int64 argmax indices as well
+    (docs/upstream.md), which slows it at VGG's large early maps
+    (docs/benchmarks.md). Same values either way; with autograd, on GPUs and on
+    channels_last tensors (where ATen's kernel is the faster one) it is
+    ``nn.MaxPool2d``.
     """
 
     def __init__(self) -> None:

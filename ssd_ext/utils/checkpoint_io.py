@@ -170,7 +170,8 @@ def history_buffer_method(owner: Any, name: str) -> Any:
 
 
 def mmengine_checkpoint_types() -> List[Any]:
-    """The non-tensor types MMEngine's ``Runner.save_checkpoint`` writes."""
+    """The non-tensor types MMEngine 0.10.7's ``Runner.save_checkpoint`` writes
+    (docs/upstream.md)."""
     from mmengine.logging import HistoryBuffer
 
     reconstruct = getattr(np, '_core', np.core).multiarray._reconstruct

@@ -83,8 +83,8 @@ def point_at_bccd(cfg: Config, data_root: str, batch: int, iters: int) -> None:
     cfg.log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
     cfg.randomness = dict(seed=0)
     enable_amp(cfg, training=True)
-    # Evaluate in fp32: MMDetection's SSDHead cannot predict under bf16
-    # autocast ("Got unsupported ScalarType BFloat16").
+    # Evaluate in fp32: MMDetection 3.3.0's SSDHead cannot predict under bf16
+    # autocast ("Got unsupported ScalarType BFloat16"; docs/upstream.md).
     cfg.val_cfg.fp16 = cfg.test_cfg.fp16 = False
 
 

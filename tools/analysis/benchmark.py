@@ -154,7 +154,7 @@ def preprocess(model, data: Dict, training: bool, args: argparse.Namespace) -> D
 
 def infer_step(model, size: int, args) -> Callable[[], None]:
     """Network under autocast; decoding and NMS in fp32 outside it, for both
-    models (MMDetection's SSDHead cannot decode bf16 maps)."""
+    models (MMDetection 3.3.0's SSDHead cannot decode bf16 maps; docs/upstream.md)."""
     model.eval()
     if args.compile:
         model = compile_network(copy.deepcopy(model))  # train and loss stay eager

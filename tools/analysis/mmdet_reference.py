@@ -3,8 +3,8 @@ and for the equivalence tests (which load it from here: tools/ is no package).
 
 MMDetection 3.3.0's ``SSDHead`` cannot predict ("'SSDHead' object has no
 attribute 'loss_cls'": ``BaseDenseHead`` reads ``self.loss_cls`` but
-``SSDHead`` never creates it). The reference instance gets a parameter-free
-``loss_cls`` of its own; MMDetection itself is left unpatched.
+``SSDHead`` never creates it; docs/upstream.md). The reference instance gets a
+parameter-free ``loss_cls`` of its own; MMDetection itself is left unpatched.
 """
 import os.path as osp
 from typing import List, Tuple

@@ -3,7 +3,7 @@
 ``python tools/analysis/plot_curves.py WORK_DIR [--keys KEY ...] [--out curves.png]
 [--all-runs]``
 
-Reads what MMEngine's ``LocalVisBackend`` writes,
+Reads what MMEngine 0.10.7's ``LocalVisBackend`` writes (docs/upstream.md),
 ``WORK_DIR/<timestamp>/vis_data/scalars.json`` (one JSON object per line):
 training records (they have an ``iter`` key) and validation records (metrics
 such as ``coco/bbox_mAP``). WORK_DIR may also be one run's timestamp folder or

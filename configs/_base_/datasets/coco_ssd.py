@@ -34,10 +34,11 @@ train_dataloader = dict(
     # number): MMDetection's 2 workers per GPU cannot keep up with SSD on a GPU.
     num_workers='auto',
     persistent_workers=True,
-    # Infinite sampler: MMEngine's iteration loop sleeps 2 s whenever a finite
-    # sampler's pass over the data ends. ResumableInfiniteSampler draws the same
-    # indices as MMEngine's InfiniteSampler and lets FastResumeIterBasedTrainLoop
-    # start it mid-stream on resume (ssd_ext/engine/resume/sampler.py).
+    # Infinite sampler: MMEngine 0.10.7's iteration loop sleeps 2 s whenever a finite
+    # sampler's pass over the data ends (docs/upstream.md). ResumableInfiniteSampler
+    # draws the same indices as MMEngine's InfiniteSampler and lets
+    # FastResumeIterBasedTrainLoop start it mid-stream on resume
+    # (ssd_ext/engine/resume/sampler.py).
     sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     batch_sampler=None,
     dataset=dict(

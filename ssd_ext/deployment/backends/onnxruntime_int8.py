@@ -97,8 +97,8 @@ def quantize_onnx_int8(fp32_file: str, out_file: str, inputs: Sequence[np.ndarra
     reduce_range = not symmetric and not cpu_has_vnni()
     with tempfile.TemporaryDirectory() as tmp:
         # Folds constants and fuses BatchNorm into Conv first, as ONNX Runtime
-        # advises; its symbolic shape inference cannot follow NMS's
-        # data-dependent shapes, and ONNX's own inference is enough here.
+        # advises; its symbolic shape inference (1.32, docs/upstream.md) cannot follow
+        # NMS's data-dependent shapes, and ONNX's own inference is enough here.
         pre = osp.join(tmp, 'pre.onnx')
         quant_pre_process(fp32_file, pre, skip_symbolic_shape=True)
         graph = onnx.load(pre).graph

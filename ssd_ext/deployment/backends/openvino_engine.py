@@ -25,8 +25,9 @@ class OpenVINOEngine(Engine):
     """An IR file on OpenVINO's CPU plugin.
 
     fp32 IR runs with ``INFERENCE_PRECISION_HINT=f32``: on a CPU with AMX or
-    AVX512-BF16 the plugin would otherwise run it in bf16 and the fp32 row
-    would not be fp32. INT8 IR keeps NNCF's fp32 parts in fp32 likewise.
+    AVX512-BF16 the plugin (OpenVINO 2026.4, docs/upstream.md) would otherwise
+    run it in bf16 and the fp32 row would not be fp32. INT8 IR keeps NNCF's
+    fp32 parts in fp32 likewise.
     Denormals are not flushed: ``CPU_DENORMALS_OPTIMIZATION`` sets FTZ/DAZ in
     the threads that run inference, the caller's included, where they outlive
     the engine (docs/deployment.md). Compiling keeps the caller's alternate

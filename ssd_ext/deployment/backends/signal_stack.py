@@ -1,10 +1,11 @@
 """The calling thread's alternate signal stack, put back after a call that
 replaces it.
 
-OpenVINO's CPU plugin, when it compiles a model, points the calling thread's
-alternate signal stack (``sigaltstack``) at a buffer of its own and unmaps
-that buffer with the compiled model. CPython installs every Python signal
-handler with ``SA_ONSTACK``, so the next signal that thread takes afterwards
+OpenVINO 2026.4's CPU plugin, when it compiles a model, points the calling
+thread's alternate signal stack (``sigaltstack``) at a buffer of its own and
+unmaps that buffer with the compiled model (docs/upstream.md). CPython
+installs every Python signal handler with ``SA_ONSTACK``, so the next signal
+that thread takes afterwards
 (the SIGCHLD of a DataLoader worker or subprocess that exits) is written to
 unmapped memory and the process dies with SIGSEGV (``si_code`` SI_KERNEL).
 """

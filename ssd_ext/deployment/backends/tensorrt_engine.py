@@ -50,7 +50,8 @@ def build_tensorrt_engine(onnx_file: str, engine_file: str, precision: str,
         raise ValueError(f"TensorRT precision must be 'fp16' or 'int8', got {precision!r}")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch: TensorRT 10's only mode
+    # explicit batch: TensorRT 10's only mode (docs/upstream.md)
+    network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(onnx_file):
         errors = '; '.join(str(parser.get_error(i)) for i in range(parser.num_errors))

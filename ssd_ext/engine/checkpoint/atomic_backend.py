@@ -20,7 +20,8 @@ BACKEND_NAME = 'atomic_local'
 class AtomicLocalBackend(LocalBackend):
     """``LocalBackend`` with atomic writes and removals that can be deferred."""
 
-    # Shared by every instance: MMEngine builds a new backend for each use.
+    # Shared by every instance: MMEngine 0.10.7 builds a new backend for each use
+    # (docs/upstream.md).
     _deferred: ClassVar[Optional[List[str]]] = None
 
     def put(self, obj: bytes, filepath: PathLike) -> None:

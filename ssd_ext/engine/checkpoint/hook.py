@@ -7,9 +7,9 @@ deleted, never the one the pointer names. The ids still to delete travel in the
 checkpoint's message hub, so the next run finishes a deletion a kill cut short.
 
 MMEngine 0.10.7 deletes the oldest checkpoint before saving and rewrites
-``last_checkpoint`` in place, in its private save method, so step checkpoints
-are saved here, on ``CheckpointHook``'s schedule; best checkpoints stay
-MMEngine's, the previous best deleted once the new one is written.
+``last_checkpoint`` in place, in its private save method (docs/upstream.md), so
+step checkpoints are saved here, on ``CheckpointHook``'s schedule; best
+checkpoints stay MMEngine's, the previous best deleted once the new one is written.
 """
 import logging
 import os.path as osp
@@ -104,8 +104,8 @@ class AtomicCheckpointHook(CheckpointHook):
         before = best_record(runner.message_hub)
         with AtomicLocalBackend.removals_deferred() as replaced:
             super().after_val_epoch(runner, metrics)
-        # As MMEngine, which skips it while its own ``last_ckpt`` is None: the
-        # step checkpoint is saved again to record the new best.
+        # MMEngine 0.10.7 skips it while its own ``last_ckpt`` is None (docs/upstream.md):
+        # the step checkpoint is saved again to record the new best.
         if self.saved is not None and best_record(runner.message_hub) != before:
             self.save(runner, runner.epoch if self.by_epoch else runner.iter,
                       dict(epoch=runner.epoch, iter=runner.iter))

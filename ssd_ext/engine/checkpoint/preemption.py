@@ -36,8 +36,8 @@ def resolve_signals(names: Sequence[str]) -> Dict[str, signal.Signals]:
 
 
 # Blocked in processes forked while a PreemptionHook trains (DataLoader workers):
-# PyTorch lets a SIGTERM that is not from a worker's parent kill the worker, which
-# fails the main process before the iteration boundary.
+# torch 2.13 lets a SIGTERM that is not from a worker's parent kill the worker, which
+# fails the main process before the iteration boundary (docs/upstream.md).
 _BLOCKED_IN_CHILDREN: Tuple[signal.Signals, ...] = ()
 
 

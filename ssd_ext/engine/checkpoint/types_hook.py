@@ -5,7 +5,7 @@ torch >= 2.6 loads with ``weights_only=True`` by default, and MMEngine 0.10.7's
 hub and scheduler state are refused unless their types are on torch's
 allow-list (``ssd_ext/utils/checkpoint_io.py``). MMEngine 0.10.7 calls every
 hook's ``before_run`` before ``load_or_resume``, in ``train``, ``val`` and
-``test`` alike.
+``test`` alike (docs/upstream.md).
 """
 from mmengine.hooks import Hook
 

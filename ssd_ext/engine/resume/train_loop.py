@@ -70,7 +70,7 @@ class FastResumeIterBasedTrainLoop(BaseLoop):
         if not isinstance(max_iters, (int, float)) or int(max_iters) != max_iters:
             raise ValueError(f'train_cfg.max_iters must be an integer, got {max_iters!r}')
         self._max_iters = int(max_iters)
-        # Runner.resume assigns ``_iter`` and ``_epoch`` of a train loop directly.
+        # MMEngine 0.10.7: Runner.resume assigns _iter and _epoch directly (docs/upstream.md).
         self._iter = 0
         self._epoch = 0
         self.val_begin = val_begin

@@ -18,7 +18,7 @@ iterations, so it converges within ``K`` (in a few in practice). Each
 iteration costs one host synchronisation for the whole batch, none per image.
 
 Bit-for-bit agreement with mmcv 2.1.0 (``batched_nms`` per image, the image's
-labels as groups, i.e. MMDetection's per-image NMS):
+labels as groups, i.e. MMDetection's per-image NMS; docs/upstream.md):
 
 - boxes are shifted by ``label * (max coordinate of the image + 1)`` first, as
   ``batched_nms`` does: the IoU is computed from the same rounded coordinates;

@@ -276,7 +276,7 @@ class MultiBoxHead(BaseModule):
         Otherwise, and on a CPU, mmcv's kernel runs once per image (on a CPU
         the faster way, see ``loop_free_nms.py``).
         """
-        if boxes.numel() == 0:  # mmcv's batched_nms fails on no boxes
+        if boxes.numel() == 0:  # mmcv 2.1.0's batched_nms fails on no boxes (docs/upstream.md)
             return boxes.new_zeros((0, 5)), img_idx
         nms_cfg = dict(self.test_cfg.nms)
         if boxes.is_cuda and is_greedy_nms(nms_cfg):

@@ -3,8 +3,8 @@
 Rule: every ``init_cfg`` of type ``StrictPretrained`` in ``cfg.model`` (at any
 depth, alone or in a list) must name a file that is on this machine
 (``models/pretrained/locate.py``) and has its checksum (``checksum.py``).
-MMEngine loads them only in ``Runner.train()``, after the training and
-validation datasets are built (COCO's annotations take a while), so a missing
+MMEngine 0.10.7 loads them only in ``Runner.train()``, after the training and
+validation datasets are built (docs/upstream.md), so a missing
 or damaged file would fail late; ``build_runner`` checks them first.
 
 In a distributed run every process checks (each node has its own disk) and the

@@ -1,6 +1,6 @@
 """``StrictPretrained``: the weight initialiser for weights that must all load.
 
-MMEngine's ``Pretrained`` loads with ``strict=False``: a wrong or truncated
+MMEngine 0.10.7's ``Pretrained`` loads with ``strict=False``: a wrong or truncated
 file only warns, and training goes on from a partly random network. This one
 refuses instead, naming what is wrong:
 
@@ -19,11 +19,11 @@ deliberately not loaded (a classification file's classifier, say); what is
 dropped is logged. Both are explicit in the config: nothing is left out
 silently.
 
-MMEngine runs a module's non-``Pretrained`` init_cfg before the
-``init_weights`` of its children, which would overwrite what was loaded. So
-children that still have to initialise do it first, here: the re-initialised
-tensors get their modules' own init (e.g. the head's background prior), and
-the loaded ones are the last word.
+MMEngine 0.10.7 runs a module's non-``Pretrained`` init_cfg before the
+``init_weights`` of its children (docs/upstream.md), which would overwrite what
+was loaded. So children that still have to initialise do it first, here: the
+re-initialised tensors get their modules' own init (e.g. the head's background
+prior), and the loaded ones are the last word.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
