@@ -113,10 +113,10 @@ def assert_same_weights_and_optimizer(ours: Path, reference: Path) -> None:
 
 
 def load_script(path: Path) -> ModuleType:
-    """A script of this repository (tools/ and the test folders are not
-    packages) loaded as a module, with its folder on ``sys.path`` while it is
-    executed, as when it runs as ``python PATH`` (scripts import the modules
-    beside them)."""
+    """A script (``tools/`` is not a package; the tests' own helpers are
+    imported from ``ssd_testkit``) loaded as a module, with its folder on
+    ``sys.path`` while it is executed, as when it runs as ``python PATH``
+    (scripts import the modules beside them)."""
     path = Path(path)
     spec = importlib.util.spec_from_file_location(f'script_{path.stem}', path)
     module = importlib.util.module_from_spec(spec)

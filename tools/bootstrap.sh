@@ -22,7 +22,7 @@
 #   SSD_EXT_TORCHVISION  torchvision requirement installed (online only, no
 #                     dependencies) into .venv/torchvision-reference, a folder on
 #                     no path: the tests' reference for the torchvision zoo model
-#                     (tests/models/zoo/torchvision_reference.py) puts it on
+#                     (tests/ssd_testkit/torchvision_reference.py) puts it on
 #                     sys.path inside the test only. Not in .venv itself: the
 #                     index's CUDA builds do not load beside the CPU torch and an
 #                     importable torchvision breaks every MMEngine Runner.

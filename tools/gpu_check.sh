@@ -148,7 +148,7 @@ s_install() {
 }
 
 s_pytest() {
-    "$PY" -m pytest -m cuda -rs tests/cuda -q
+    "$PY" -m pytest -m cuda -rs tests/integration/test_cuda.py -q
     local rc=$?
     note "$(tail -n 1 "$LOG")"
     return $rc
@@ -168,7 +168,7 @@ s_bench() {  # s_bench CONFIG PART BATCH PEAK [FLAGS]: one benchmark.py run
 s_runner() {
     local voc=$OUT/voc/data/VOCdevkit bccd=$DATA/bccd
     # The VOC layout the config reads from the working folder (as
-    # tests/tools/test_voc_end_to_end.py makes it): VOC2007 is BCCD, VOC2012's
+    # tests/integration/test_voc_end_to_end.py makes it): VOC2007 is BCCD, VOC2012's
     # trainval is BCCD's val split.
     rm -rf "$OUT/voc" "$OUT/runner"
     mkdir -p "$voc/VOC2012/ImageSets/Main" || return

@@ -1,5 +1,5 @@
 # configs/quickstart/ssd160_shapes.py pointed at the injected COCO copy of
-# tests/data/faulty_coco.py (bad_copy: <root>/annotations/train.json and
+# tests/ssd_testkit/faulty_coco.py (bad_copy: <root>/annotations/train.json and
 # <root>/train2017/), for tools/analysis/check_dataset.py in
 # tests/data/test_check_dataset.py. The model keeps the base's 3 classes.
 # Set by the tests (faulty_coco.write_tool_config), as they live in tmp folders:

@@ -1,13 +1,13 @@
 # configs/quickstart/ssd160_shapes.py cut to 6 iterations with kill points, for
-# tests/engine/resume/test_kill_and_resume.py. Run from a folder holding data/shapes/
-# (16 train, 4 val synthetic images) with tests/engine/resume on PYTHONPATH (for
-# kill_points). What differs from the base:
+# tests/integration/test_kill_and_resume.py. Run from a folder holding data/shapes/
+# (16 train, 4 val synthetic images) with tests/ on PYTHONPATH (for
+# ssd_testkit.kill_points). What differs from the base:
 # - a train dataset that logs every sample it loads, one worker;
 # - checkpoints every 3 iterations through the kill-point backend, only one kept
 #   (MMEngine's CheckpointHook deletes the only checkpoint before writing the next);
 # - no validation, raw per-iteration values in scalars.json, deterministic kernels.
 _base_ = '../../configs/quickstart/ssd160_shapes.py'
-custom_imports = dict(imports=['ssd_ext', 'kill_points'], allow_failed_imports=False)
+custom_imports = dict(imports=['ssd_ext', 'ssd_testkit.kill_points'], allow_failed_imports=False)
 
 train_dataloader = dict(batch_size=2, num_workers=1, persistent_workers=True,
                         dataset=dict(type='LoadCountingCocoDataset'))

@@ -1,5 +1,5 @@
 # configs/bccd/ssd300_bccd.py fitted to 8 BCCD training images, for
-# tests/tools/test_learning.py. Run from a folder holding data/bccd (the base
+# tests/integration/test_learning.py. Run from a folder holding data/bccd (the base
 # config's relative data_root): BCCD as COCO json beside its JPEGImages, with
 # annotations/train8.json listing the first 8 training images.
 _base_ = '../../configs/bccd/ssd300_bccd.py'

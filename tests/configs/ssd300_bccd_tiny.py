@@ -1,7 +1,8 @@
 # configs/bccd/ssd300_bccd.py cut to 2 iterations on 4 images, for
-# tests/tools/test_distributed.py. Run from a folder holding data/bccd/ (BCCD as
-# COCO json with the 4-image subsets annotations/{train,val}_small.json) with
-# tests/tools on PYTHONPATH (for distributed_hooks). What differs from the base:
+# tests/integration/test_distributed.py. Run from a folder holding data/bccd/ (BCCD
+# as COCO json with the 4-image subsets annotations/{train,val}_small.json) with
+# tests/ on PYTHONPATH (for ssd_testkit.distributed_hooks). What differs from the
+# base:
 # - each rank dumps its parameters before and after training; the non-finite
 #   guard stays, so the ranks' agreement on every step is exercised;
 # - two images per process (the BN after the last 1x1 feature map cannot train
@@ -10,7 +11,8 @@
 _base_ = '../../configs/bccd/ssd300_bccd.py'
 
 data_root = 'data/bccd/'
-custom_imports = dict(imports=['ssd_ext', 'distributed_hooks'], allow_failed_imports=False)
+custom_imports = dict(imports=['ssd_ext', 'ssd_testkit.distributed_hooks'],
+                      allow_failed_imports=False)
 custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='DumpRankParamsHook')]
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,

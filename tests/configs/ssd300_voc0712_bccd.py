@@ -1,5 +1,5 @@
 # configs/ssd300_voc0712.py on BCCD laid out as a VOCdevkit, for
-# tests/tools/test_voc_end_to_end.py. Run from a folder holding
+# tests/integration/test_voc_end_to_end.py. Run from a folder holding
 #   data/VOCdevkit/VOC2007 -> BCCD (trainval 292, test 72 images)
 #   data/VOCdevkit/VOC2012 -> BCCD's images with another trainval split
 # so the base config's relative data_root finds them. What differs from the base:

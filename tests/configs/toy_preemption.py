@@ -1,10 +1,11 @@
-# A toy regression (tests/engine/preemption/preemption_toy.py) trained by
+# A toy regression (tests/ssd_testkit/preemption_toy.py) trained by
 # tools/train.py and tools/dist_train.sh in a few seconds: 8 iterations of 2
 # samples, SGD with momentum and a step in the learning rate (so optimizer and
 # scheduler state matter), a checkpoint every 3 iterations and at the end.
-# Run with tests/engine/preemption on PYTHONPATH.
+# Run with tests/ on PYTHONPATH (for ssd_testkit.preemption_toy).
 default_scope = 'mmdet'
-custom_imports = dict(imports=['ssd_ext', 'preemption_toy'], allow_failed_imports=False)
+custom_imports = dict(imports=['ssd_ext', 'ssd_testkit.preemption_toy'],
+                      allow_failed_imports=False)
 model = dict(type='ToyRegressor')
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,

@@ -7,11 +7,11 @@ and the model modules' tests.
 from pathlib import Path
 
 import pytest
-from faulty_coco import CLASSES, BadCopy, bad_copy  # noqa: F401  (fixture)
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 from ssd_ext.data.class_consistency import DatasetModelMismatchError
+from ssd_testkit.faulty_coco import CLASSES, BadCopy, bad_copy  # noqa: F401  (fixture)
 
 
 # ---------------------------------------------------- classes vs the model head

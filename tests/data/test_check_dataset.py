@@ -7,15 +7,15 @@ import sys
 from collections import Counter
 
 import pytest
-from faulty_coco import (CLASSES, bad_copy, build,  # noqa: F401  (fixture)
-                         write_tool_config)
-from faulty_voc import voc  # noqa: F401  (fixture)
-from remapped_storage import remapped
 
 from ssd_ext.data import annotation_checks as ac
 from ssd_ext.data import image_checks as ic
 from ssd_ext.data.checked_voc import NO_XML_SIZE
 from ssd_ext.data.voc_xml import MALFORMED_XML, MISSING_XML
+from ssd_testkit.faulty_coco import (CLASSES, bad_copy, build,  # noqa: F401  (fixture)
+                                     write_tool_config)
+from ssd_testkit.faulty_voc import voc  # noqa: F401  (fixture)
+from ssd_testkit.remapped_storage import remapped
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ import json
 import math
 
 import pytest
-from faulty_coco import BAD_BOXES, bad_copy, build  # noqa: F401  (fixture)
 
 from ssd_ext.data import CheckedCocoDataset, DataCheckError
 from ssd_ext.data import annotation_checks as ac
 from ssd_ext.data.checked_coco import IGNORED_ANN
+from ssd_testkit.faulty_coco import BAD_BOXES, bad_copy, build  # noqa: F401  (fixture)
 
 
 # ------------------------------------------------------------------- skip policy

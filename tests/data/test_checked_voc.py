@@ -8,14 +8,15 @@ import math
 import xml.etree.ElementTree as ET
 
 import pytest
-from faulty_voc import (CLASSES, CLEAN, GOOD, INJECTED, MALFORMED, NO_IMAGE, NO_SIZE, NO_XML,
-                        TRUNCATED, build, loaded, paths, voc)  # noqa: F401  (fixture)
 
 from ssd_ext.data import CheckedVOCDataset, DataCheckError
 from ssd_ext.data import annotation_checks as ac
 from ssd_ext.data import image_checks as ic
 from ssd_ext.data.checked_voc import NO_XML_SIZE, voc_object_entry
 from ssd_ext.data.voc_xml import MALFORMED_XML, MISSING_XML, VOCObject
+from ssd_testkit.faulty_voc import (CLASSES, CLEAN, GOOD, INJECTED, MALFORMED, NO_IMAGE,  # noqa: F401
+                                    NO_SIZE, NO_XML, TRUNCATED, build, loaded, paths,
+                                    voc)  # (fixture)
 
 
 # ------------------------------------------------------------------- skip policy

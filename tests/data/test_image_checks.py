@@ -4,11 +4,11 @@ and files read through ``backend_args``."""
 from pathlib import Path
 
 import cv2
-from faulty_coco import BadCopy, bad_copy  # noqa: F401  (fixture)
-from remapped_storage import remapped
 
 from ssd_ext.data import DataReport
 from ssd_ext.data import image_checks as ic
+from ssd_testkit.faulty_coco import BadCopy, bad_copy  # noqa: F401  (fixture)
+from ssd_testkit.remapped_storage import remapped
 
 
 def infos(copy: BadCopy, img_dir: str) -> list:

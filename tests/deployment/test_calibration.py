@@ -1,9 +1,9 @@
 """``ssd_ext/deployment/calibration.py``: which images calibrate INT8."""
 import pytest
-from onnx_fixtures import random_detector, shapes_dir  # noqa: F401 (fixture)
 
 from ssd_ext.deployment.calibration import (calibration_files, calibration_inputs,
                                             evenly_spaced)
+from ssd_testkit.onnx_fixtures import random_detector, shapes_dir  # noqa: F401 (fixture)
 
 
 def test_evenly_spaced_covers_the_list():

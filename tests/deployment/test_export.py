@@ -1,11 +1,11 @@
 """``ssd_ext/deployment/export.py``: the exported file's graph, and
 onnxruntime against PyTorch's ``model.predict`` on synthetic and real images,
-with a dynamic batch (model and data: ``onnx_fixtures.py``)."""
+with a dynamic batch (model and data: ``ssd_testkit/onnx_fixtures.py``)."""
 import numpy as np
 import pytest
-from onnx_fixtures import check_parity, exported, shapes_dir  # noqa: F401 (fixtures)
 
 from ssd_ext.deployment import DEFAULT_OPSET, load_inputs
+from ssd_testkit.onnx_fixtures import check_parity, exported, shapes_dir  # noqa: F401 (fixtures)
 
 ort = pytest.importorskip('onnxruntime')
 onnx = pytest.importorskip('onnx')

@@ -1,14 +1,15 @@
 """``tools/deployment/export_onnx.py``: export with in-graph preprocessing,
 ``--verify`` passing on the model's own file and failing on another model's,
-and a missing checkpoint (model and data: ``onnx_fixtures.py``)."""
+and a missing checkpoint (model and data: ``ssd_testkit/onnx_fixtures.py``)."""
 import argparse
 import subprocess
 import sys
 
 import pytest
 from conftest import load_script
-from onnx_fixtures import (BOX_ATOL, CONFIG, SCORE_ATOL, SCORE_THR,  # noqa: F401
-                           check_parity, exported, random_detector, shapes_dir)
+
+from ssd_testkit.onnx_fixtures import (BOX_ATOL, CONFIG, SCORE_ATOL, SCORE_THR,  # noqa: F401
+                                       check_parity, exported, random_detector, shapes_dir)
 
 TOOL = 'tools/deployment/export_onnx.py'
 

@@ -2,9 +2,9 @@
 finds the detections of the head's own ``predict`` (it shares its decoding)."""
 import pytest
 import torch
-from onnx_fixtures import random_detector, shapes_dir  # noqa: F401 (fixture)
 
 from ssd_ext.deployment import ExportableSSD, load_inputs
+from ssd_testkit.onnx_fixtures import random_detector, shapes_dir  # noqa: F401 (fixture)
 
 
 def test_eager_wrapper_matches_predict(repo_root, shapes_dir):  # noqa: F811

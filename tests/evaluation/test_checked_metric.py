@@ -1,15 +1,13 @@
 """``ssd_ext/evaluation/checked_metric.py``: the ground truth goes through the
-dataset's checks (the injected COCO copy of ``tests/data/faulty_coco.py``)."""
+dataset's checks (the injected COCO copy of ``tests/ssd_testkit/faulty_coco.py``)."""
 import json
 
 import pytest
-from conftest import REPO_ROOT, load_script
 
 from ssd_ext.data import DataCheckError
 
-faulty_coco = load_script(REPO_ROOT / 'tests' / 'data' / 'faulty_coco.py')
-BAD_BOXES, PARTLY_OUTSIDE = faulty_coco.BAD_BOXES, faulty_coco.PARTLY_OUTSIDE
-bad_copy, build = faulty_coco.bad_copy, faulty_coco.build  # bad_copy: a fixture
+from ssd_testkit.faulty_coco import (BAD_BOXES, PARTLY_OUTSIDE, bad_copy,  # noqa: F401
+                                     build)  # bad_copy: a fixture
 
 
 def test_checked_metric_leaves_bad_ground_truth_out(bad_copy):

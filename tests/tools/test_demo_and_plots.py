@@ -47,7 +47,7 @@ def shapes(tmp_path_factory) -> Path:
 @pytest.fixture(scope='module')
 def random_ckpt(repo_root, tmp_path_factory) -> Path:
     """Random weights (classifier x0.3 so scores spread over (0, 1), see
-    tests/deployment/onnx_fixtures.py); a bare ``{'state_dict': ...}`` file."""
+    tests/ssd_testkit/onnx_fixtures.py); a bare ``{'state_dict': ...}`` file."""
     model = build_detector(Config.fromfile(str(repo_root / CONFIG)))
     torch.manual_seed(0)
     model.init_weights()

@@ -2,7 +2,7 @@
 
 Nothing can be downloaded, so every source checkpoint is made here with random
 values in its real layout: torchvision's VGG16
-(``tests/models/pretrained/vgg16_files.py``; the conversion itself is tested in
+(``tests/ssd_testkit/vgg16_files.py``; the conversion itself is tested in
 ``tests/models/zoo/test_imagenet_vgg16.py``) and MMDetection's own SSD300/512.
 The MMDetection conversion only copies, so values are compared exactly.
 """
@@ -21,8 +21,8 @@ from ssd_ext.models.backbones.vgg16 import VGG16ReducedFC
 from ssd_ext.models.pretrained.checksum import sha256_of, sidecar_path
 from ssd_ext.models.weight_conversion import mmdet_ssd_to_ssd_ext, unwrap_state_dict
 from ssd_ext.models.weight_conversion.imagenet_vgg16 import convert_vgg16
+from ssd_testkit import vgg16_files
 
-vgg16_files = load_script(REPO_ROOT / 'tests' / 'models' / 'pretrained' / 'vgg16_files.py')
 CONFIGS = {300: 'configs/ssd300.py', 512: 'configs/ssd512.py'}
 MMDET_TOOL = 'tools/model_converters/mmdet_to_ssd_ext.py'
 VGG_TOOL = 'tools/model_converters/vgg16_to_ssd_ext.py'

@@ -66,8 +66,8 @@ def video(frames, tmp_path_factory) -> Path:
 def model(repo_root):
     """Random weights whose scores spread over (0, 1): many detections above
     the head's score_thr, with distinct scores (the ONNX export tests' model)."""
-    fixtures = load_script(repo_root / 'tests' / 'deployment' / 'onnx_fixtures.py')
-    return fixtures.random_detector(repo_root)
+    from ssd_testkit.onnx_fixtures import random_detector
+    return random_detector(repo_root)
 
 
 @pytest.fixture(scope='module')

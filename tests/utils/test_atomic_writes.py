@@ -4,7 +4,6 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,9 +11,10 @@ import torch
 from ssd_ext.utils.checkpoint_io import (PARTIAL_MARK, atomic_open, atomic_torch_save,
                                          atomic_write, is_partial_name, partial_path,
                                          remove_stale_partials)
-from subprocess_utils import wait_for
+from ssd_testkit import DIR as TESTKIT_DIR
+from ssd_testkit.subprocess_utils import wait_for
 
-STALLED_SAVE = Path(__file__).with_name('stalled_save.py')
+STALLED_SAVE = TESTKIT_DIR / 'stalled_save.py'
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):

@@ -14,7 +14,6 @@ import pickle
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +24,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 from ssd_ext.utils.checkpoint_io import mmengine_checkpoint_types, safe_load
+from ssd_testkit import DIR as TESTKIT_DIR
 
 
 class RunsCommand:
@@ -182,7 +182,7 @@ def test_runner_resumes_with_the_hook(tmp_path, empty_allow_list):
 
 
 def test_importing_ssd_ext_leaves_the_allow_list_alone():
-    script = Path(__file__).with_name('allow_list_after_import.py')
+    script = TESTKIT_DIR / 'allow_list_after_import.py'
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

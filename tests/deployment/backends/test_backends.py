@@ -5,13 +5,14 @@ import copy
 
 import numpy as np
 import pytest
-from backend_fixtures import onnx_fixtures, small_model  # noqa: F401 (fixture)
 
 from ssd_ext.deployment import compare_detections, torch_detections
 from ssd_ext.deployment.agreement import image_agreement
 from ssd_ext.deployment.backends import EngineBuilder, PyTorchEngine, load_engine
 from ssd_ext.deployment.backends.build import unavailable
 from ssd_ext.deployment.verify import load_inputs, onnx_detections
+from ssd_testkit import onnx_fixtures
+from ssd_testkit.backend_fixtures import small_model  # noqa: F401 (fixture)
 
 
 def per_image(engine, model, files):

@@ -1,13 +1,13 @@
 """``ssd_ext/deployment/backends/int8_scope.py``: what INT8 leaves in fp32."""
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, load_script
+from conftest import REPO_ROOT
 
 from ssd_ext.deployment.backends.int8_scope import (fp32_reasons, infinite_pad_nodes,
                                                     split_nodes)
+from ssd_testkit import onnx_fixtures
 
 onnx = pytest.importorskip('onnx')
-onnx_fixtures = load_script(REPO_ROOT / 'tests' / 'deployment' / 'onnx_fixtures.py')
 
 NAMES = ['/backbone/features.0/Conv', '/neck/l2_norm/Div', '/neck/extra_layers.0/Conv',
          '/bbox_head/cls_convs.0/Conv', '/TopK', 'dets']

@@ -2,10 +2,10 @@
 and the scale check that refuses a broken calibration."""
 import numpy as np
 import pytest
-from backend_fixtures import small_model  # noqa: F401 (fixture)
 
 from ssd_ext.deployment.backends.onnxruntime_int8 import (check_scales, cpu_has_vnni,
                                                           quantize_onnx_int8)
+from ssd_testkit.backend_fixtures import small_model  # noqa: F401 (fixture)
 
 onnx = pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')

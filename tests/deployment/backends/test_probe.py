@@ -6,10 +6,10 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from backend_fixtures import small_model  # noqa: F401 (fixture)
 
 from ssd_ext.deployment.backends import EngineBuilder, PyTorchEngine, load_engine
 from ssd_ext.deployment.backends.probe import ProbeMismatch, probe_file, read_probe
+from ssd_testkit.backend_fixtures import small_model  # noqa: F401 (fixture)
 
 
 def builder(model, inputs, work_dir):

@@ -5,11 +5,11 @@ import gc
 
 import numpy as np
 import pytest
-from backend_fixtures import small_model  # noqa: F401 (fixture)
 from test_probe import builder
 
 from ssd_ext.deployment.backends import load_engine
 from ssd_ext.deployment.backends.signal_stack import signal_stack
+from ssd_testkit.backend_fixtures import small_model  # noqa: F401 (fixture)
 
 
 def is_mapped(address: int) -> bool:

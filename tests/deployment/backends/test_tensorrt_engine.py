@@ -8,10 +8,10 @@ detections, INT8 finding most of them.
 """
 import pytest
 import torch
-from backend_fixtures import small_model  # noqa: F401 (fixture)
 
 from ssd_ext.deployment.backends.build import EngineBuilder, unavailable
 from ssd_ext.deployment.backends.tensorrt_engine import tensorrt_unavailable
+from ssd_testkit.backend_fixtures import small_model  # noqa: F401 (fixture)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='a CUDA GPU is here')

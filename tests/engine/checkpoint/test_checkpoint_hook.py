@@ -11,7 +11,7 @@ from ssd_ext.engine.checkpoint.atomic_backend import AtomicLocalBackend
 from ssd_ext.utils.checkpoint_io import atomic_torch_save, atomic_write, is_partial_name
 from ssd_ext.engine.checkpoint.hook import AtomicCheckpointHook
 from ssd_ext.utils.checkpoint_io import safe_load
-from toy_training import toy_runner
+from ssd_testkit.toy_training import toy_runner
 
 
 def _hook(runner) -> AtomicCheckpointHook:

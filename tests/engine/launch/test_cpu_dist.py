@@ -2,7 +2,7 @@
 
 One process, world size 1: the rank, world size, local rank and master address
 must come from the launcher's own variables, as MMEngine's ``init_dist`` takes
-them (``tests/tools/test_distributed.py`` runs the pytorch launcher on two).
+them (``tests/integration/test_distributed.py`` runs the pytorch launcher on two).
 """
 import os
 import stat

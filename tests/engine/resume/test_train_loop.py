@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ssd_ext.engine.resume.train_loop import STATE_KEY
-from toy_training import loads, toy_runner
+from ssd_testkit.toy_training import loads, toy_runner
 
 
 def _train(*args, **kwargs):

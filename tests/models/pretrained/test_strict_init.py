@@ -12,7 +12,7 @@ import ssd_ext.models.pretrained.strict_init as strict_init
 from ssd_ext.models.backbones.vgg16 import VGG16ReducedFC
 from ssd_ext.models.pretrained.checksum import save_checked, sha256_of
 from ssd_ext.models.pretrained.locate import WeightsNotFoundError
-from vgg16_files import mmcv_vgg16_caffe, save_hub_named
+from ssd_testkit.vgg16_files import mmcv_vgg16_caffe, save_hub_named
 
 PAPER_CONFIGS = ('ssd300.py', 'ssd512.py', 'ssd300_expand_aug.py', 'ssd512_expand_aug.py',
                  'ssd300_voc0712.py')

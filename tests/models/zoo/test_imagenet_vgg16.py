@@ -2,7 +2,7 @@
 (``ssd_ext/models/weight_conversion/imagenet_vgg16.py``).
 
 The source files are rebuilt by layout with random values
-(``tests/models/pretrained/vgg16_files.py``). Layout conversions only copy and
+(``tests/ssd_testkit/vgg16_files.py``). Layout conversions only copy and
 subsample, so they are compared exactly; the folded input conventions are
 compared with a plain-torch torchvision VGG16 fed the file's own normalised
 input, conv1_1 to conv5_3.
@@ -12,7 +12,6 @@ from typing import Dict, List
 
 import pytest
 import torch
-from conftest import REPO_ROOT, load_script
 from torch import Tensor, nn
 
 from ssd_ext.models.backbones.vgg16 import VGG16ReducedFC
@@ -20,11 +19,9 @@ from ssd_ext.models.weight_conversion.imagenet_vgg16 import (
     CAFFE_MEAN_INPUT, CAFFE_REDUCEDFC, MMCV_CAFFE, SSD_EXT_INPUT, TORCHVISION_FEATURES,
     TORCHVISION_V1, TORCHVISION_V1_INPUT, InputConvention, convert_vgg16, identify_vgg16,
     vgg16_to_backbone)
-
-vgg16_files = load_script(REPO_ROOT / 'tests' / 'models' / 'pretrained' / 'vgg16_files.py')
-CONV_INDICES, plain_vgg16_features = vgg16_files.CONV_INDICES, vgg16_files.plain_vgg16_features
-caffe_reducedfc, mmcv_vgg16_caffe = vgg16_files.caffe_reducedfc, vgg16_files.mmcv_vgg16_caffe
-torchvision_features, torchvision_v1 = vgg16_files.torchvision_features, vgg16_files.torchvision_v1
+from ssd_testkit.vgg16_files import (CONV_INDICES, caffe_reducedfc, mmcv_vgg16_caffe,
+                                     plain_vgg16_features, torchvision_features,
+                                     torchvision_v1)
 
 # Divisible by 16, so the backbone's ceil-mode pools and torchvision's floor-mode
 # ones give the same maps up to conv5_3.

@@ -1,8 +1,8 @@
 """Test-only: a toy regression trained by ``tools/train.py`` and
 ``tools/dist_train.sh`` for the preemption and elastic-restart tests.
 
-Imported by ``tests/configs/toy_preemption.py`` (``custom_imports``) with this
-folder on PYTHONPATH. ``SignalAtIterationHook`` sends this process a signal
+Imported by ``tests/configs/toy_preemption.py`` (``custom_imports``) with
+``tests/`` on PYTHONPATH. ``SignalAtIterationHook`` sends this process a signal
 once, at the start of a chosen iteration on a chosen rank, and records that it
 did in a file, so that a restarted or resumed run does not send it again:
 ``FAULT_SIGNAL`` (e.g. SIGTERM, SIGKILL), ``FAULT_ITER``, ``FAULT_RANK`` (0),

@@ -16,6 +16,8 @@ import pytest
 import torch
 from conftest import coco_subset, run_tool, tool_env
 
+from ssd_testkit import SYS_PATH_ENTRY
+
 TABLE_HEADER = '| Model | AP | AP50 | AP75 | APs | APm | APl |'
 NUM_PROCS = 2
 
@@ -38,8 +40,7 @@ def bccd_small(bccd_coco, tmp_path_factory) -> Path:
 def test_two_process_cpu_train_then_test(bccd_small, repo_root):
     root = bccd_small
     cfg = str(repo_root / CONFIG)
-    # distributed_hooks, which the config imports, lives beside this file.
-    env = tool_env(Path(__file__).parent)
+    env = tool_env(SYS_PATH_ENTRY)  # for ssd_testkit.distributed_hooks, which the config imports
     train_dir = root / 'train'
     # Run from tmp_path, not the repo: the scripts must find tools/ themselves.
     out = run_tool([str(repo_root / 'tools/dist_train.sh'), cfg, str(NUM_PROCS),

@@ -2,8 +2,6 @@
 
 Trained by a real MMEngine Runner with ssd_ext's loop, sampler and checkpoint
 hook, it shows whether a resumed run sees exactly what the original run saw.
-Beside conftest.py (on ``sys.path`` for every test) because both
-tests/engine/checkpoint and tests/engine/resume train it.
 """
 import random
 import uuid

@@ -1,6 +1,6 @@
 """Prints which of ssd_ext's checkpoint types are on torch's allow-list right
 after ``import ssd_ext`` in a fresh interpreter (``set()`` when importing
-leaves the allow-list alone). Run by ``test_checkpoint.py`` as a script, so that
+leaves the allow-list alone). Run by ``test_weights_only_loading.py`` as a script, so that
 no earlier import of the test session can have touched the allow-list."""
 import torch
 

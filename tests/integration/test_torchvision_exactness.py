@@ -17,12 +17,11 @@ from mmengine.dataset import Compose
 from ssd_ext.models.weight_conversion import torchvision_ssd_to_ssd_ext
 from ssd_ext.models.weight_conversion.torchvision_ssd import COCO_CLASS_IDS
 
-# torchvision is on no path (see torchvision_reference.py): the fixture below
-# makes it visible to this module's tests only.
-# Imported, not load_script'ed: its import state is one per process (pytest puts
-# this folder on sys.path).
-import torchvision_reference as reference  # noqa: E402
-from detections import assert_same_detections  # noqa: E402
+# torchvision is on no path (see ssd_testkit/torchvision_reference.py): the
+# fixture below makes it visible to this module's tests only.
+import ssd_testkit.torchvision_reference as reference
+from ssd_testkit.detections import assert_same_detections
+
 CONFIG = REPO_ROOT / 'configs' / 'zoo' / 'ssd300_coco_torchvision.py'
 # Random VGG weights saturate the softmax (scores tie at 1.0); scaled down,
 # class scores spread above the 0.01 threshold (about 0.03 to 0.07), so the

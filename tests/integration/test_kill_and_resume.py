@@ -4,7 +4,7 @@ and compared with an uninterrupted run: same losses at every iteration,
 bit-identical final weights and optimizer state.
 
 The config is ``tests/configs/ssd160_kill_resume.py``; the kill points are in
-``tests/engine/resume/kill_points.py``.
+``tests/ssd_testkit/kill_points.py``.
 """
 import json
 import os
@@ -19,8 +19,9 @@ from conftest import REPO_ROOT, assert_same_weights_and_optimizer
 
 from ssd_ext.utils.checkpoint_io import is_partial_name
 from ssd_ext.utils.checkpoint_io import safe_load
-from subprocess_utils import wait_for
-from toy_training import loads
+from ssd_testkit import SYS_PATH_ENTRY
+from ssd_testkit.subprocess_utils import wait_for
+from ssd_testkit.toy_training import loads
 
 CONFIG = REPO_ROOT / 'tests' / 'configs' / 'ssd160_kill_resume.py'
 MAX_ITERS = 6
@@ -48,7 +49,7 @@ class Shapes:
         env = dict(os.environ, OMP_NUM_THREADS='1', KILL_MARKER=str(marker),
                    LOAD_LOG=str(load_log or work_dir.parent / 'loads_unused'))
         env['PYTHONPATH'] = os.pathsep.join(
-            p for p in (str(Path(__file__).parent), env.get('PYTHONPATH')) if p)
+            p for p in (str(SYS_PATH_ENTRY), env.get('PYTHONPATH')) if p)
         env.pop('KILL_PHASE', None)
         if kill:
             env['KILL_PHASE'], env['KILL_STEP'] = kill[0], str(kill[1])

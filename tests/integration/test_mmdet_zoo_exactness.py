@@ -10,7 +10,7 @@ released one). Both files go through ``tools/model_converters/mmdet_to_ssd_ext.p
 and must convert to the same tensors; the zoo config's ``StrictPretrained``
 loads the result. Each model runs its own test pipeline on the same images;
 the detections (boxes in the original image, scores, labels) must be equal
-(``detections.py``). SSD512 passes only with the zoo config's integer prior sizes.
+(``ssd_testkit/detections.py``). SSD512 passes only with the zoo config's integer prior sizes.
 """
 import re
 import subprocess
@@ -25,11 +25,10 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 
 from ssd_ext.utils.checkpoint_io import safe_load
-
-from detections import assert_same_detections  # noqa: I100 (beside this file)
+from ssd_testkit import vgg16_files
+from ssd_testkit.detections import assert_same_detections
 
 mmdet_reference = load_script(REPO_ROOT / 'tools' / 'analysis' / 'mmdet_reference.py')
-vgg16_files = load_script(REPO_ROOT / 'tests' / 'models' / 'pretrained' / 'vgg16_files.py')
 CONFIGS = {300: REPO_ROOT / 'configs' / 'zoo' / 'ssd300_coco_mmdet.py',
            512: REPO_ROOT / 'configs' / 'zoo' / 'ssd512_coco_mmdet.py'}
 RELEASED = {300: 'ssd300_coco_20210803_015428', 512: 'ssd512_coco_20210803_022849'}

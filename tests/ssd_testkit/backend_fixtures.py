@@ -1,13 +1,12 @@
 """Shared by the backend tests: the random quickstart SSD160 of
 ``onnx_fixtures.py``, exported once, with its inputs on a few synthetic images."""
 import pytest
-from conftest import REPO_ROOT, load_script
+from conftest import REPO_ROOT
 
 from ssd_ext.data.synthetic_shapes import make_dataset
 from ssd_ext.deployment import export_onnx, load_inputs
 from ssd_ext.utils.inference_input import input_size_from_cfg
-
-onnx_fixtures = load_script(REPO_ROOT / 'tests' / 'deployment' / 'onnx_fixtures.py')
+from ssd_testkit import onnx_fixtures
 
 
 @pytest.fixture(scope='module')

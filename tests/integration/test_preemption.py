@@ -27,6 +27,7 @@ from conftest import REPO_ROOT, assert_same_weights_and_optimizer, run_tool, too
 
 from ssd_ext.engine.checkpoint import PREEMPTED_EXIT_CODE
 from ssd_ext.utils.checkpoint_io import safe_load
+from ssd_testkit import SYS_PATH_ENTRY
 
 CONFIG = str(REPO_ROOT / 'tests' / 'configs' / 'toy_preemption.py')
 TRAIN = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), CONFIG]
@@ -39,7 +40,7 @@ def _workers(n: int) -> List[str]:
 
 
 def _env(**fault: str) -> Dict[str, str]:
-    env = tool_env(Path(__file__).parent)
+    env = tool_env(SYS_PATH_ENTRY)  # for ssd_testkit.preemption_toy, which the config imports
     for key in ('FAULT_SIGNAL', 'FAULT_ITER', 'FAULT_RANK', 'FAULT_MARKER', 'MAX_RESTARTS'):
         env.pop(key, None)
     env.update(fault)
@@ -143,54 +144,3 @@ def test_without_max_restarts_a_killed_group_fails(root):
     assert proc.returncode != 0
     assert 'Restart 1 of the process group' not in proc.stdout
     assert not (work_dir / f'iter_{MAX_ITERS}.pth').exists()
-
-
-def test_elastic_restart_resumes_only_where_a_checkpoint_is(tmp_path, monkeypatch):
-    from ssd_ext.engine.launch.restarts import resume_after_restart
-    monkeypatch.delenv('TORCHELASTIC_RESTART_COUNT', raising=False)
-    assert resume_after_restart(None, str(tmp_path)) is None
-    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '0')
-    assert resume_after_restart('a.pth', str(tmp_path)) == 'a.pth'
-    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '2')
-    assert resume_after_restart('a.pth', str(tmp_path)) == 'a.pth'  # nothing saved yet
-    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_3.pth'))
-    assert resume_after_restart('a.pth', str(tmp_path)) == 'auto'
-    assert resume_after_restart(None, str(tmp_path)) == 'auto'
-    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', 'x')
-    with pytest.raises(ValueError, match="TORCHELASTIC_RESTART_COUNT='x'"):
-        resume_after_restart(None, str(tmp_path))
-
-
-def test_preemption_hook_arguments_are_checked():
-    from ssd_ext.engine.checkpoint import PreemptionHook
-    with pytest.raises(ValueError, match=r"\['SIGTREM'\]"):
-        PreemptionHook(signals=['SIGTERM', 'SIGTREM'])
-    with pytest.raises(TypeError, match="'SIGTERM'"):
-        PreemptionHook(signals='SIGTERM')
-    with pytest.raises(ValueError, match='got 300'):
-        PreemptionHook(exit_code=300)
-
-
-def test_preemption_hook_needs_the_atomic_checkpoint_hook():
-    from mmengine.hooks import CheckpointHook
-
-    from ssd_ext.engine.checkpoint import PreemptionHook
-
-    class Runner:
-        hooks = [CheckpointHook(by_epoch=False)]
-
-    with pytest.raises(ValueError, match=r"AtomicCheckpointHook.*\['CheckpointHook'\]"):
-        PreemptionHook().checkpoint_hook(Runner())
-
-
-def test_build_runner_adds_the_hook_once():
-    from mmengine.config import Config
-
-    from ssd_ext.engine.launch.restarts import add_preemption_hook
-    cfg = Config(dict(custom_hooks=[dict(type='NonFiniteLossHook')]))
-    add_preemption_hook(cfg)
-    add_preemption_hook(cfg)
-    assert [h['type'] for h in cfg.custom_hooks] == ['NonFiniteLossHook', 'PreemptionHook']
-    mine = Config(dict(custom_hooks=[dict(type='PreemptionHook', signals=['SIGUSR2'])]))
-    add_preemption_hook(mine)
-    assert mine.custom_hooks == [dict(type='PreemptionHook', signals=['SIGUSR2'])]

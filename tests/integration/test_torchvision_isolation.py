@@ -7,9 +7,7 @@ import sys
 
 import pytest
 
-# Imported, not load_script'ed: its import state is one per process (pytest puts
-# this folder on sys.path).
-import torchvision_reference as reference  # noqa: E402
+import ssd_testkit.torchvision_reference as reference
 
 
 def assert_torchvision_absent():

@@ -1,8 +1,4 @@
-"""Waiting on a subprocess the engine tests kill at a chosen moment.
-
-Beside conftest.py (on ``sys.path`` for every test) because both
-tests/engine/checkpoint and tests/engine/resume use it.
-"""
+"""Waiting on a subprocess the tests kill at a chosen moment."""
 import subprocess
 import time
 from typing import Callable

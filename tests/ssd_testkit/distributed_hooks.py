@@ -1,5 +1,5 @@
-"""Hooks of the two-process runs of tests/tools/test_distributed.py, imported by
-``tests/configs/ssd300_bccd_tiny.py`` (``custom_imports``; this folder is on the
+"""Hooks of the two-process runs of tests/integration/test_distributed.py, imported
+by ``tests/configs/ssd300_bccd_tiny.py`` (``custom_imports``; ``tests/`` is on the
 runs' PYTHONPATH)."""
 import os.path as osp
 

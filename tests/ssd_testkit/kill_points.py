@@ -1,4 +1,4 @@
-"""Test-only: where tests/engine/resume/test_kill_and_resume.py SIGKILLs a training run.
+"""Test-only: where tests/integration/test_kill_and_resume.py SIGKILLs a training run.
 
 Imported by ``tests/configs/ssd160_kill_resume.py`` (``custom_imports``). The
 phase and step come from ``KILL_PHASE`` / ``KILL_STEP``; on reaching it the run
