@@ -1,47 +1,14 @@
 """The bad-data policies of ssd_ext's checked datasets, whatever the annotation format.
 
-:class:`CheckedDataMixin` goes before an MMDetection dataset class
-(``class CheckedCocoDataset(CheckedDataMixin, CocoDataset)``) and gives it:
-
-``on_bad_annotation='skip'`` (or ``'error'``)
-    Problems the format's reader records in :attr:`report` (malformed entries,
-    bad boxes, ...). ``'skip'`` drops the box (or the image, for a bad image
-    entry or XML file) and logs the counts; ``'error'`` raises one
-    :class:`DataCheckError` listing every problem, each named by file and entry.
-``on_bad_image='skip'`` (or ``'error'``)
-    Image files that are missing (checked at load, see ``check_images``) or
-    cannot be decoded. ``'skip'`` drops them at load, and a sample that fails
-    while training (corrupt file, or any exception of the pipeline) is logged,
-    counted and replaced by another random sample (MMEngine's ``max_refetch``
-    mechanism); after ``max_consecutive_bad`` failures in a row the run stops,
-    since that is a config or pipeline problem rather than bad data. ``'error'``
-    raises, naming the file. A test-mode (validation/test) dataset cannot
-    replace samples, so at fetch time it always raises; that is why it decodes
-    every image at load by default.
-``on_unlisted_category='skip'`` (or ``'error'``)
-    Objects whose class is not in the config's ``classes``. ``'skip'`` ignores
-    them, as MMDetection's datasets do, and logs the counts per class name.
-``check_images=None`` (auto), ``'none'``, ``'exists'`` or ``'decode'``
-    What is checked of every image file at load: auto is ``'exists'`` when
-    training and ``'decode'`` in test mode. ``'decode'`` decodes by content, so
-    a PNG named ``.jpg`` is fine.
-``clip_boxes=True``
-    Boxes partly outside the image are clipped to it (counted).
-``min_box_size=1.0``
-    Boxes narrower or shorter than this (px, after clipping) are dropped and
-    counted.
-
-A dataset left without any image is always an error. Images without boxes are
-counted; ``filter_cfg=dict(filter_empty_gt=True)`` drops them (also images whose
-only boxes were dropped as bad). Counts are logged with MMEngine's logger when
-loading ends; fetch-time skips are logged as they happen (per dataloader worker).
-
-The format's class implements :meth:`read_annotation_file`, recording problems in
-:attr:`report` (annotations) and :attr:`image_report` (image files it had to read),
-and turns each image's objects into instances with :meth:`instances` (the
-annotation checks of :mod:`ssd_ext.data.annotation_checks`). Image files are
-checked by :mod:`ssd_ext.data.image_checks`; both reports are
-:class:`~ssd_ext.data.data_report.DataReport`.
+Rule: bad data is an error naming the file and entry before training starts, or a
+counted, logged skip; a sample that fails while training is replaced, never the end
+of the run. :class:`CheckedDataMixin` goes before an MMDetection dataset class
+(``class CheckedCocoDataset(CheckedDataMixin, CocoDataset)``); its arguments choose
+the policies (docs/reliability.md#bad-data). The format's class implements
+:meth:`read_annotation_file`, recording problems in :attr:`report` (annotations) and
+:attr:`image_report` (image files it had to read), and :meth:`instances`, through
+:mod:`ssd_ext.data.annotation_checks`; image files go through
+:mod:`ssd_ext.data.image_checks`.
 """
 import logging
 import math
@@ -63,15 +30,26 @@ class CheckedDataMixin:
     """Validates a dataset's data at load and applies the bad-data policies.
 
     Args:
-        on_bad_annotation: ``'skip'`` or ``'error'``, see the module docstring.
-        on_bad_image: ``'skip'`` or ``'error'``.
-        on_unlisted_category: ``'skip'`` or ``'error'``.
-        check_images: ``None`` (auto), ``'none'``, ``'exists'`` or ``'decode'``.
+        on_bad_annotation: ``'skip'`` (drop the box, or the image for a bad image
+            entry or XML file, and count it) or ``'error'`` (one
+            :class:`DataCheckError` naming every problem by file and entry).
+        on_bad_image: ``'skip'`` (drop missing or undecodable files at load;
+            replace a sample that fails while training by another random one,
+            through MMEngine's ``max_refetch``) or ``'error'``. A test-mode
+            dataset cannot replace samples: it raises at fetch time, and so
+            decodes every image at load by default.
+        on_unlisted_category: ``'skip'`` (ignore objects whose class is not in
+            ``classes``, as MMDetection does, counted per class) or ``'error'``.
+        check_images: ``None`` (auto: ``'exists'`` when training, ``'decode'``
+            in test mode), ``'none'``, ``'exists'`` or ``'decode'`` (by content).
         clip_boxes: Clip boxes partly outside the image to it.
-        min_box_size: Drop boxes smaller than this many pixels.
+        min_box_size: Drop boxes smaller than this many pixels (after clipping).
         max_consecutive_bad: Fetch-time failures in a row that stop the run in
-            ``'skip'`` mode.
+            ``'skip'`` mode (a config or pipeline problem, not bad data).
         **kwargs: the MMDetection dataset's arguments.
+
+    A dataset left without any image is an error. Images without boxes are
+    counted; ``filter_cfg=dict(filter_empty_gt=True)`` drops them.
     """
 
     def __init__(self, *args,

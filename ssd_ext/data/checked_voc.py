@@ -1,39 +1,14 @@
 """``CheckedVOCDataset``: MMDetection's ``VOCDataset`` with the data policy of COCO data.
 
-MMDetection 3.3.0's ``VOCDataset`` crashes on a malformed or missing XML file with a
-bare ``ParseError``/``FileNotFoundError`` (or ``AttributeError`` for an object
-without ``<bndbox>``), keeps a box drawn as a click (``xmax == xmin``: zero
-width, an infinite log in SSD's box encoding), silently ignores class names it
-does not know (a typo drops every box of that class), and a corrupt image stops
-the run mid-way (docs/upstream.md). This dataset reads the same files through the checks of
-:mod:`ssd_ext.data.annotation_checks` and the policies of
-:class:`~ssd_ext.data.checked_dataset.CheckedDataMixin` (the arguments of
-:class:`CheckedCocoDataset`: ``on_bad_annotation``, ``on_bad_image``,
-``on_unlisted_category``, ``check_images``, ``clip_boxes``, ``min_box_size``,
-``max_consecutive_bad``). For VOC XML:
-
-``on_bad_annotation``
-    An XML file that is missing or not valid XML, or an image id listed twice
-    (the image is dropped); an ``<object>`` without ``<name>`` or ``<bndbox>``,
-    a ``<difficult>`` that is not an integer, coordinates missing or not
-    numbers, NaN/inf, ``xmax <= xmin`` or ``ymax <= ymin``, or a box entirely
-    outside the image (the box is dropped).
-``on_unlisted_category``
-    Objects whose ``<name>`` is not in the config's ``classes``.
-``on_bad_image``
-    As for COCO; also an image whose size had to be read from it (see below)
-    and that cannot be read.
-
-Always errors: a missing or empty split file (``ann_file``, e.g.
-``ImageSets/Main/trainval.txt``) and a dataset left without any image.
-
-Boxes are MMDetection's: ``(xmin - 1, ymin - 1, xmax - 1, ymax - 1)`` of VOC's
-1-based inclusive pixel indices, which ``VOCMetric`` evaluates with its legacy
-``+ 1`` widths; coordinates are kept as written (``VOCDataset`` truncates them to
-integers). ``difficult`` objects and, with ``filter_cfg.bbox_min_size``, boxes
-smaller than it get ``ignore_flag=1`` as in ``VOCDataset``. Where ``<size>`` is
-missing or invalid the image's own size is read from its header (counted as a
-note). On clean data the dataset loads what ``VOCDataset`` loads.
+Rule: Pascal VOC XML goes through the checks of :mod:`ssd_ext.data.annotation_checks`
+and the policies of :class:`~ssd_ext.data.checked_dataset.CheckedDataMixin`, as COCO
+json does, where MMDetection 3.3.0's ``VOCDataset`` crashes on a malformed XML file,
+keeps click boxes (``xmax == xmin``) and silently drops class names it does not know
+(docs/upstream.md). On clean data it loads what ``VOCDataset`` loads: boxes are
+``(xmin - 1, ymin - 1, xmax - 1, ymax - 1)`` of VOC's 1-based inclusive indices, kept
+as written (``VOCDataset`` truncates them to integers); ``difficult`` objects and boxes
+under ``filter_cfg.bbox_min_size`` get ``ignore_flag=1``. What each policy covers in
+VOC XML: docs/reliability.md#bad-data.
 """
 import os.path as osp
 from typing import List, Optional, Tuple

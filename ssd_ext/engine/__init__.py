@@ -1,11 +1,7 @@
-"""How training runs, one subpackage per concern.
-
-``checkpoint`` (saves that survive a kill), ``resume`` (exact resume),
-``nonfinite`` (the NaN/inf guard), ``precision`` (``--amp``), ``memory_format``
-(``--channels-last``), ``compile`` (``--compile``), ``class_consistency_hook``
-and ``launch`` (the Runner of ``tools/``, not imported here). Importing this
-package registers every hook, loop, sampler, optim wrapper and file backend below
-in MMDetection's registries.
+"""How training runs, one subpackage or module per concern (docs/architecture.md).
+Importing it registers every hook, loop, sampler, optim wrapper and file backend
+in MMDetection's registries; ``launch`` (the Runner of ``tools/``) is not imported
+here.
 """
 from ssd_ext.engine.checkpoint import (AllowCheckpointTypesHook, AtomicCheckpointHook,
                                        AtomicLocalBackend, PreemptionHook)

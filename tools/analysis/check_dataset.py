@@ -3,38 +3,15 @@
 ``python tools/analysis/check_dataset.py CONFIG [--split train|val|test]
 [--no-decode] [--max-examples N] [--cfg-options KEY=VALUE ...]``
 
-Reads the annotations of ``{split}_dataloader.dataset`` (through dataset
-wrappers such as ``RepeatDataset``; each of a ``ConcatDataset``), COCO json or
-Pascal VOC XML, and every image they list, and reports with counts and examples:
-
-errors (exit code 1)
-    an unreadable or unusable annotation file (COCO json: empty, not JSON, wrong
-    layout, no images, config ``classes`` it does not declare or declares in
-    another order; VOC: a missing or empty split file); malformed entries (COCO image
-    or annotation entries, duplicate ids, annotations of unknown images or of
-    undeclared category ids; VOC XML files missing or not valid XML, objects
-    without name or box, coordinates that are not numbers); boxes with NaN/inf
-    coordinates, zero or negative size, or entirely outside the image;
-    missing or undecodable (corrupt, truncated) image files; images whose real
-    size differs from the width/height in the annotations; a number of classes
-    that differs from ``model.bbox_head.num_classes``.
-notes (reported, exit code unaffected)
-    boxes partly outside the image (clipped when loading), boxes under
-    ``min_box_size`` px (dropped), objects of classes not in ``classes``
-    (ignored), COCO annotations marked ``ignore`` (skipped), images without
-    boxes, VOC XML without a valid ``<size>``,
-    images whose content is not the format their extension says (e.g. a PNG
-    named ``.jpg``: decoded by content, so it works).
-
-The annotations are read by the dataset classes that check them while
-training, :class:`ssd_ext.data.CheckedCocoDataset` (for ``CocoDataset``
-configs) and :class:`ssd_ext.data.CheckedVOCDataset` (for ``VOCDataset`` /
-``XMLDataset`` configs), with every policy at ``'skip'`` so that all problems
-are listed (see their docstrings for the skip/error policies). Image files are
-checked by the datasets' checker (:mod:`ssd_ext.data.image_checks`, through the
-dataset's ``backend_args``), the classes against the model as
-``DatasetModelConsistencyHook`` does, and everything lands in one
-:class:`ssd_ext.data.DataReport`.
+Rule: ``{split}_dataloader.dataset`` (through wrappers such as ``RepeatDataset``;
+each of a ``ConcatDataset``) is read by the classes that check it while training,
+:class:`ssd_ext.data.CheckedCocoDataset` or :class:`ssd_ext.data.CheckedVOCDataset`,
+with every policy at ``'skip'`` so that every problem is listed; every image file
+it lists is checked (through the dataset's ``backend_args``), and its classes
+against the model as ``DatasetModelConsistencyHook`` does. One
+:class:`ssd_ext.data.DataReport` lists errors (exit code 1) and notes (exit code
+unaffected) with counts and examples; which problem is which:
+docs/reliability.md#bad-data.
 """
 import argparse
 import sys

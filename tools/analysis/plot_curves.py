@@ -3,40 +3,16 @@
 ``python tools/analysis/plot_curves.py WORK_DIR [--keys KEY ...] [--out curves.png]
 [--all-runs]``
 
-Reads what MMEngine 0.10.7's ``LocalVisBackend`` writes (docs/upstream.md),
-``WORK_DIR/<timestamp>/vis_data/scalars.json`` (one JSON object per line):
-training records (they have an ``iter`` key) and validation records (metrics
-such as ``coco/bbox_mAP``). WORK_DIR may also be one run's timestamp folder or
-the ``scalars.json`` itself. By default the latest run is plotted;
-``--all-runs`` joins every run in WORK_DIR in time order (a resumed run logs
-in a new timestamp folder and continues the iteration count).
-
-Without ``--keys`` the keys are picked from what the run logged: the losses
-``loss``, ``loss_cls``, ``loss_bbox`` and each evaluator's headline metrics,
-COCO's ``<prefix>/bbox_mAP`` and ``bbox_mAP_50``, Pascal VOC's
-``<prefix>/mAP`` (whatever the prefix); if none of those was logged, every
-validation key.
-
-The PNG (default ``WORK_DIR/curves.png``) has one panel for the training keys
-and one for the validation keys. A validation record is placed at the
-iteration of the training record logged just before it: with MMEngine's
-default ``LoggerHook(log_metric_by_epoch=True)`` an iteration-based run logs
-validation metrics at ``step`` = epoch = 0. A validation value of ``-1`` (COCO's
-and ``ClasswiseVOCMetric``'s "no objects of that size/class") is left out.
-
-TensorBoard: MMEngine's ``TensorboardVisBackend`` logs the same scalars for
-TensorBoard when a config sets::
-
-    vis_backends = [dict(type='LocalVisBackend'),
-                    dict(type='TensorboardVisBackend')]
-    visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends,
-                      name='visualizer')
-
-(or ``--cfg-options "visualizer.vis_backends=[dict(type='LocalVisBackend'),
-dict(type='TensorboardVisBackend')]"``). It needs the ``tensorboard`` package,
-which this project does not install; event files go to
-``WORK_DIR/<timestamp>/vis_data/``. Keep ``LocalVisBackend`` in the list for
-this script.
+Rule: reads ``WORK_DIR/<timestamp>/vis_data/scalars.json`` (one JSON object per
+line), what MMEngine 0.10.7's ``LocalVisBackend`` writes (docs/upstream.md): the
+latest run, or with ``--all-runs`` every run in time order (a resumed run logs in a
+new folder and continues the iteration count); WORK_DIR may also be one run's
+folder or the file itself. The PNG (default ``WORK_DIR/curves.png``) has a panel
+for training keys (records with ``iter``) and one for validation keys, each
+validation record placed at the training record logged before it; ``-1`` ("no
+objects of that size/class") is left out. Without ``--keys``: the losses and each
+evaluator's headline metrics (:func:`default_keys`). TensorBoard instead or as
+well: docs/install.md#tensorboard.
 """
 import argparse
 import glob
@@ -67,7 +43,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def find_scalar_files(path: str, all_runs: bool = False) -> List[str]:
-    """The ``scalars.json`` file(s) of ``path`` (see the module docstring)."""
+    """The ``scalars.json`` file(s) of ``path``: the file itself, a run folder's,
+    or a work dir's latest run's (all runs with ``all_runs``, oldest first)."""
     if osp.isfile(path):
         return [path]
     if not osp.isdir(path):

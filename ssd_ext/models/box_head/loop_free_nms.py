@@ -1,50 +1,14 @@
-"""Per-(image, class) NMS of a whole batch without a Python loop over groups.
+"""Per-(image, class) greedy NMS of a whole batch, without a Python loop over groups.
 
-``mmcv.ops.batched_nms`` separates groups by shifting boxes apart and runs one
-NMS kernel; from ``split_thr`` (10,000) boxes on it falls back to a Python loop
-with one kernel per group (5,120 of them for a batch of 64 at 80 classes). Here
-the batch is padded to ``[B, K]`` (``K`` the most candidates of an image), each
-image's ``[K, K]`` suppression matrix is computed at once, and greedy NMS is
-solved as the fixed point of Cluster-NMS (Zheng et al., "Enhancing Geometric
-Factors in Model Learning and Inference for Object Detection and Instance
-Segmentation", 2020)::
-
-    keep_{t+1}[j] = valid[j] and not any_i(keep_t[i] and A[i, j])
-
-with ``A[i, j]``: ``i`` ranks above ``j``, same class, IoU above the threshold.
-``keep[j]`` depends only on higher-ranked boxes, so the fixed point is unique
-and equals greedy NMS; the ``t`` highest-ranked entries are final after ``t``
-iterations, so it converges within ``K`` (in a few in practice). Each
-iteration costs one host synchronisation for the whole batch, none per image.
-
-Bit-for-bit agreement with mmcv 2.1.0 (``batched_nms`` per image, the image's
-labels as groups, i.e. MMDetection's per-image NMS; docs/upstream.md):
-
-- boxes are shifted by ``label * (max coordinate of the image + 1)`` first, as
-  ``batched_nms`` does: the IoU is computed from the same rounded coordinates;
-- width is ``x2 - x1 + offset`` (``offset`` 0 by default), the threshold a
-  float32, and the comparison that of mmcv's kernel for the device:
-  ``inter / union > thr`` on the CPU, ``inter > thr * union`` on CUDA. (nvcc
-  contracts to fused multiply-adds by default, which may round mmcv's CUDA union
-  differently; so on CUDA an IoU within a float32 rounding of the threshold may
-  be decided the other way.)
-
-Exact score ties are the exception. Here candidates are ranked by descending
-score and ties by ascending candidate index (a stable sort): deterministic, and
-the same on every device. mmcv ranks with torch's unstable sort, whose order
-among ties is unspecified (on the CPU it is not the index order). So where two
-candidates of an image tie exactly, mmcv may list them in the other order, and
-if they also overlap within a class it may keep the other one; both are valid
-greedy NMS results. Without exact ties the results are identical.
-
-Memory: ``A`` is ``B * K * K`` booleans (64 MB for 64 images of 1,000
-candidates), and computing it takes up to three ``B * K * K`` float32
-temporaries (256 MB each at that size). Images are processed in chunks of at
-most ``max_elements // K**2`` images to bound this; the default keeps the batch
-in one chunk up to 64 images of 1,000 candidates.
-
-On a CPU this does far more arithmetic than mmcv's kernel, which skips boxes
-already suppressed, so ``MultiBoxHead`` uses it on GPUs only.
+Rule: it keeps what mmcv 2.1.0's ``batched_nms`` keeps when run per image with the
+labels as groups, bit for bit (docs/upstream.md), except among candidates whose
+scores tie exactly, which rank here by candidate index. Greedy NMS is solved as
+the fixed point of Cluster-NMS on each image's ``[K, K]`` suppression matrix ``A``
+(``i`` ranks above ``j``, same class, IoU above the threshold), with one host
+synchronisation per iteration for the whole batch. ``A`` and its float32
+temporaries are built for at most ``max_elements // K**2`` images at a time. On a
+CPU mmcv's kernel does less work, so ``MultiBoxHead`` uses this on GPUs only.
+The algorithm, mmcv's arithmetic, ties and memory: docs/model_exactness.md#inference.
 """
 from typing import Optional, Tuple
 
@@ -173,7 +137,7 @@ def loop_free_batched_nms(boxes: Tensor, scores: Tensor, img_idx: Tensor, labels
             ``inter > thr * union`` (its CUDA kernel); default: mmcv's rule for
             the device of ``boxes``.
         max_elements: bound on ``chunk * K * K``, the size of the matrices
-            computed at once (see the module's docstring).
+            computed at once (``A`` and up to three float32 temporaries).
 
     Returns:
         LongTensor[M], indices of the kept candidates: images in ascending

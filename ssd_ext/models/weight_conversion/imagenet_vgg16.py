@@ -1,45 +1,14 @@
 """ImageNet VGG16 files -> ``VGG16ReducedFC`` weights for ssd_ext's preprocessor.
 
-Four files are in use, told apart by their content, not their names:
-
-============================  ==========================  ===========================
-file                          layout                      input it expects (RGB)
-============================  ==========================  ===========================
-torchvision IMAGENET1K_V1     ``features.N``,             x/255, minus (0.485, 0.456,
-(``vgg16-397923af.pth``)      ``classifier.{0,3,6}``      0.406), over (0.229, 0.224,
-                              (finite)                    0.225)
-torchvision                   as V1, classifier NaN by    0-255 minus (123, 117, 104),
-IMAGENET1K_FEATURES           design                      std 1 (Caffe's)
-(``vgg16_features-amdegroot``)
-MMCV ``vgg16_caffe``          ``features.N`` incl.        as ssd_ext's (MMDetection's
-                              reduced fc6/fc7 (31, 33)    SSD feeds it so): as it is
-Caffe ``vgg16_reducedfc``     ``N.weight``, fc6/fc7       as IMAGENET1K_FEATURES: what
-(ssd.pytorch's)               reduced                     ssd.pytorch feeds it
-============================  ==========================  ===========================
-
-Caffe's original VGG16 was trained on BGR input; ssd.pytorch, whose
-``vgg16_reducedfc.pth`` this is, feeds it RGB minus (123, 117, 104), and so
-do torchvision's SSD and its FEATURES weights (amdegroot/ssd.pytorch#44 on the
-mismatch). The convention followed is the publisher's code, the one the file's
-published detection results were trained with.
-
-ssd_ext's preprocessor (``configs/_base_/models/ssd300.py``) feeds RGB 0-255
-minus (123.675, 116.28, 103.53), std 1. conv1_1 is linear, so another input
-convention is folded into it exactly: for the file's ``z = (x - m) / s`` and
-ours ``y = (x - m') / s'``, ``z = (y s' + m' - m) / s``, so each input channel's
-weights scale by ``s'/s`` and the bias gains ``sum W (m' - m) / s``. The bias
-term is exact wherever the 3x3 window lies inside the image; on the one-pixel
-border, zero padding stands for a slightly different colour in the two
-conventions (for the Caffe-mean files, the difference of the two means: under
-one grey level), which is why features there agree closely rather than exactly.
-
-fc6/fc7 are reduced from the classifier as the paper says (Sec. 3, "subsample
-parameters from fc6 and fc7"): fc6's 4096 x (512*7*7) weights become a 3x3 conv
-of 1024 channels (every 4th output, every 3rd spatial tap; the dilated conv
-spreads them back over the receptive field), fc7 keeps every 4th input and
-output channel. A NaN classifier (the FEATURES file) gives nothing to reduce:
-fc6/fc7 start as torchvision's SSD starts them (Xavier-uniform weights, zero
-biases).
+Rule: four files are told apart by their content, not their names (torchvision's
+IMAGENET1K_V1 and IMAGENET1K_FEATURES, MMCV's ``vgg16_caffe``, ssd.pytorch's Caffe
+``vgg16_reducedfc``). Each expects the input its publisher's code feeds it; that
+convention is folded into conv1_1, which is linear, so the converted file takes
+ssd_ext's input (RGB 0-255 minus (123.675, 116.28, 103.53), std 1): exactly inside
+the image, closely on the zero-padded border. fc6/fc7 are subsampled from the
+classifier as the paper says (Sec. 3); a NaN classifier (the FEATURES file) leaves
+them to torchvision's SSD init. Layouts, conventions and the arithmetic:
+docs/model_exactness.md#imagenet-vgg16-files.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
@@ -81,7 +50,7 @@ FILE_INPUT = {TORCHVISION_V1: TORCHVISION_V1_INPUT,
 
 
 def identify_vgg16(state_dict: Dict[str, Tensor]) -> str:
-    """Which of the four VGG16 files ``state_dict`` is (see the module docstring).
+    """Which of the four VGG16 files ``state_dict`` is (docs/model_exactness.md).
 
     Raises ``KeyError`` for none of them and ``ValueError`` for a classifier that
     is partly finite, naming the tensor.
@@ -151,7 +120,12 @@ def _torchvision_vgg16(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
 def fold_input_convention(weight: Tensor, bias: Tensor, source: InputConvention,
                           target: InputConvention) -> Tuple[Tensor, Tensor]:
     """conv1_1 ``weight`` [O, 3, k, k], ``bias`` [O] made for ``source`` input ->
-    the same outputs on ``target`` input (exact away from the zero padding)."""
+    the same outputs on ``target`` input (exact away from the zero padding).
+
+    For the file's ``z = (x - m) / s`` and ours ``y = (x - m') / s'``,
+    ``z = (y s' + m' - m) / s``: each input channel's weights scale by ``s'/s``
+    and the bias gains ``sum W (m' - m) / s``.
+    """
     w64 = weight.double()
     s_src = torch.tensor(source.std, dtype=torch.float64).view(1, 3, 1, 1)
     s_tgt = torch.tensor(target.std, dtype=torch.float64).view(1, 3, 1, 1)
