@@ -23,7 +23,7 @@ COMPILED_PARTS = ('backbone', 'neck', 'bbox_head')
 def inductor_freezing() -> Iterator[None]:
     """Inductor's ``freezing`` on for the calls inside the block, as it was after.
 
-    torch 2.13 reads the flag while Dynamo traces a compiled module (the first
+    torch 2.13 (docs/upstream.md) reads the flag while Dynamo traces a compiled module (the first
     call of each input shape): only then do the parameters become graph
     constants. A per-compile ``options={'freezing': True}`` reaches Inductor
     alone, after tracing, and leaves the weights graph inputs (nothing
@@ -42,7 +42,7 @@ def compile_network(detector: torch.nn.Module, **compile_kwargs) -> torch.nn.Mod
     Each call of the detector (``detector(..., mode='predict')``, as the test
     loop makes) runs inside :func:`inductor_freezing`, through forward hooks;
     code that calls the parts directly wraps its calls in it. The first batch
-    pays the compilation (tens of seconds on a 2-core CPU); a second batch size
+    pays the compilation; a second batch size
     (a smaller last batch) compiles once more, with the batch dimension
     dynamic. Later batches run the compiled graphs.
     """

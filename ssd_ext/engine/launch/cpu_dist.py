@@ -1,6 +1,6 @@
 """Joins the process group of a CPU-only distributed run with torch's own API.
 
-MMEngine 0.10.7's ``init_dist`` pins every process to a GPU with
+MMEngine 0.10.7's ``init_dist`` (docs/upstream.md) pins every process to a GPU with
 ``torch.cuda.set_device`` before ``init_process_group``, for each of its
 launchers; a CPU build of torch raises there. Here the group is joined through
 ``init_method='env://'``: the pytorch launcher (torchrun, ``tools/dist_*.sh``)

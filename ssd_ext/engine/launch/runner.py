@@ -61,7 +61,7 @@ def enable_amp(cfg: Config, training: bool, dtype: str = 'auto') -> Optional[str
     steps leave no uninitialised optimizer state), on a CPU
     ``CPUAutocastOptimWrapper``; where fp32 is chosen, a plain ``OptimWrapper``.
     Validation and test loops autocast to the device's default autocast dtype
-    (fp16 on a GPU, bf16 on a CPU): MMEngine 0.10.7's loops take no other. So
+    (fp16 on a GPU, bf16 on a CPU): MMEngine 0.10.7's loops take no other (docs/upstream.md). So
     another dtype leaves validation in fp32, and ``tools/test.py`` refuses it.
     """
     cuda = torch.cuda.is_available()

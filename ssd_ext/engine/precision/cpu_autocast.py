@@ -1,6 +1,6 @@
 """Mixed precision training on the CPU.
 
-MMEngine 0.10.7's ``AmpOptimWrapper`` asserts a GPU. On CPUs with native bf16
+MMEngine 0.10.7's ``AmpOptimWrapper`` asserts a GPU (docs/upstream.md). On CPUs with native bf16
 (e.g. AMX) autocast to bfloat16 is the fast path; bf16 keeps fp32's exponent
 range, so no loss scaling is needed and the update is a plain fp32 step.
 """
