@@ -6,7 +6,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # CheckpointHook whose checkpoints and `last_checkpoint` survive a kill at
-    # any moment of a save (ssd_ext/engine/checkpoint/hook.py).
+    # any moment of a save (ssd_ext/engine/checkpoint/atomic_checkpoint_hook.py).
     checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=10000,
                     max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),

@@ -15,7 +15,7 @@ from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS, HOOKS
 from ssd_ext.engine.checkpoint.atomic_backend import AtomicLocalBackend
 from ssd_ext.utils.checkpoint_io import atomic_write, partial_path
-from ssd_ext.engine.checkpoint.hook import read_last_checkpoint
+from ssd_ext.engine.checkpoint.atomic_checkpoint_hook import read_last_checkpoint
 
 
 def _armed(phase: str, step: int) -> bool:

@@ -17,7 +17,7 @@ import torch
 from mmengine.dist import all_reduce, barrier, get_world_size
 from mmengine.hooks import Hook
 
-from ssd_ext.engine.checkpoint.hook import AtomicCheckpointHook
+from ssd_ext.engine.checkpoint.atomic_checkpoint_hook import AtomicCheckpointHook
 from ssd_ext.registry import HOOKS
 
 PREEMPTED_EXIT_CODE = 143

@@ -14,7 +14,7 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ssd_ext.engine.checkpoint.hook import read_last_checkpoint
+from ssd_ext.engine.checkpoint.atomic_checkpoint_hook import read_last_checkpoint
 
 RESTART_COUNT_VAR = 'TORCHELASTIC_RESTART_COUNT'
 

@@ -9,7 +9,7 @@ from mmengine.fileio import LocalBackend
 
 from ssd_ext.engine.checkpoint.atomic_backend import AtomicLocalBackend
 from ssd_ext.utils.checkpoint_io import atomic_torch_save, atomic_write, is_partial_name
-from ssd_ext.engine.checkpoint.hook import AtomicCheckpointHook
+from ssd_ext.engine.checkpoint.atomic_checkpoint_hook import AtomicCheckpointHook
 from ssd_ext.utils.checkpoint_io import safe_load
 from ssd_testkit.toy_training import toy_runner
 
