@@ -144,3 +144,26 @@ def test_without_max_restarts_a_killed_group_fails(root):
     assert proc.returncode != 0
     assert 'Restart 1 of the process group' not in proc.stdout
     assert not (work_dir / f'iter_{MAX_ITERS}.pth').exists()
+
+
+def test_resume_on_another_number_of_processes_keeps_the_global_batch(root,
+                                                                      two_process_reference):
+    """The 2-process run (2 x 2 samples) resumed by one process: with batch_size
+    4 it trains on the same samples and draws (the toy's mean loss makes the
+    steps equal up to rounding); with batch_size 2 it is refused."""
+    import torch
+    checkpoint = str(two_process_reference / 'iter_6.pth')
+    one_process = root / 'one_process'
+    out = run_tool(TRAIN + ['--work-dir', str(one_process), '--resume', checkpoint,
+                            '--cfg-options', 'train_dataloader.batch_size=4'], _env(), root)
+    assert 'Resumed the data stream at iteration 6 (global sample 24, seed 7)' in out
+    ours = safe_load(one_process / f'iter_{MAX_ITERS}.pth')['state_dict']
+    reference = safe_load(two_process_reference / f'iter_{MAX_ITERS}.pth')['state_dict']
+    for key, value in reference.items():
+        torch.testing.assert_close(ours[key], value, rtol=0, atol=1e-6)
+
+    refused = _run(TRAIN + ['--work-dir', str(root / 'refused'), '--resume', checkpoint],
+                   _env(), root)
+    assert refused.returncode != 0
+    assert ('the checkpoint was trained with a global batch of 4 samples, this run has 2 '
+            '(1 processes x batch_size 2)') in refused.stdout, refused.stdout[-3000:]
