@@ -11,6 +11,7 @@ signals blocked (Slurm signals every process of the job).
 """
 import os
 import signal
+import sys
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
@@ -35,14 +36,28 @@ def resolve_signals(names: Sequence[str]) -> Dict[str, signal.Signals]:
     return {n: signal.Signals[n] for n in names}
 
 
-# Blocked in processes forked while a PreemptionHook trains (DataLoader workers):
-# torch 2.13 lets a SIGTERM that is not from a worker's parent kill the worker, which
-# fails the main process before the iteration boundary (docs/upstream.md).
+# Blocked in DataLoader workers forked while a PreemptionHook trains: torch 2.13
+# lets a SIGTERM that is not from a worker's parent kill the worker, which fails
+# the main process before the iteration boundary (docs/upstream.md). Only in
+# DataLoader workers: other children (a metric's multiprocessing Pool) are
+# stopped by their parent with SIGTERM, and would never end with it blocked.
 _BLOCKED_IN_CHILDREN: Tuple[signal.Signals, ...] = ()
+_DATA_LOADER_FILE = os.path.join('torch', 'utils', 'data', 'dataloader.py')
+
+
+def forked_by_data_loader() -> bool:
+    """Whether the fork being made was called from PyTorch's DataLoader (the
+    child runs on the parent's Python stack until it returns from fork)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(_DATA_LOADER_FILE):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _block_in_forked_child() -> None:
-    if _BLOCKED_IN_CHILDREN:
+    if _BLOCKED_IN_CHILDREN and forked_by_data_loader():
         signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED_IN_CHILDREN)
 
 
