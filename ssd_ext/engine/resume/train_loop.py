@@ -11,7 +11,6 @@ move training's random streams: each iteration is seeded anew.
 """
 import bisect
 import logging
-import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from mmengine.logging import print_log
@@ -21,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from ssd_ext.engine.resume.sample_seeds import ITERATION, SeededSampleDataset, seed_everything
 from ssd_ext.engine.resume.sampler import ResumableInfiniteSampler
-from ssd_ext.registry import DATA_SAMPLERS, LOOPS
+from ssd_ext.registry import LOOPS
 
 # Message hub runtime info holding the loop's state (saved with every checkpoint).
 STATE_KEY = 'train_loop_state'
@@ -29,23 +28,13 @@ STATE_VERSION = 3
 
 
 def seeded_loader_cfg(dataloader: Dict[str, Any]) -> Dict[str, Any]:
-    """``dataloader`` with its dataset wrapped in :class:`SeededSampleDataset`;
-    refuses a sampler other than :class:`ResumableInfiniteSampler`.
+    """``dataloader`` with its dataset wrapped in :class:`SeededSampleDataset`.
 
     One iterator of the infinite sampler serves a whole run, so persistent
     workers gain nothing; without them, the workers stop when the loop drops
     its iterator (a worker blocks SIGTERM under ``PreemptionHook``, so it
     cannot be left to the interpreter's exit).
     """
-    sampler = dataloader.get('sampler') or {}
-    sampler_type = sampler.get('type') if isinstance(sampler, dict) else type(sampler)
-    if isinstance(sampler_type, str):
-        sampler_type = DATA_SAMPLERS.get(sampler_type)
-    if not (isinstance(sampler_type, type)
-            and issubclass(sampler_type, ResumableInfiniteSampler)):
-        raise ValueError(f'FastResumeIterBasedTrainLoop needs train_dataloader.sampler '
-                         f'of type ResumableInfiniteSampler, got {sampler!r} (MMEngine\'s '
-                         'IterBasedTrainLoop takes other samplers)')
     return dict(dataloader, persistent_workers=False,
                 dataset=dict(type='SeededSampleDataset', dataset=dataloader['dataset']))
 
@@ -53,8 +42,7 @@ def seeded_loader_cfg(dataloader: Dict[str, Any]) -> Dict[str, Any]:
 @LOOPS.register_module()
 class FastResumeIterBasedTrainLoop(BaseLoop):
     """Same arguments and schedule as MMEngine's ``IterBasedTrainLoop``; the
-    train loader's sampler must be :class:`ResumableInfiniteSampler`. After a
-    resume, ``resume_seconds`` holds the time spent positioning the data."""
+    train loader's sampler must be :class:`ResumableInfiniteSampler`."""
 
     def __init__(self, runner, dataloader: Union[DataLoader, Dict], max_iters: int,
                  val_begin: int = 1, val_interval: int = 1000,
@@ -62,11 +50,14 @@ class FastResumeIterBasedTrainLoop(BaseLoop):
         if isinstance(dataloader, dict):
             dataloader = seeded_loader_cfg(dataloader)
         super().__init__(runner, dataloader)  # builds the loader; starts no worker
-        if not (isinstance(self.dataloader.dataset, SeededSampleDataset) and
-                isinstance(self.dataloader.batch_sampler.sampler, ResumableInfiniteSampler)):
+        sampler = getattr(self.dataloader.batch_sampler, 'sampler', self.dataloader.sampler)
+        if not isinstance(sampler, ResumableInfiniteSampler):
+            raise ValueError(f'FastResumeIterBasedTrainLoop needs train_dataloader.sampler '
+                             f'of type ResumableInfiniteSampler, got {type(sampler).__name__} '
+                             "(MMEngine's IterBasedTrainLoop takes other samplers)")
+        if not isinstance(self.dataloader.dataset, SeededSampleDataset):
             raise ValueError('FastResumeIterBasedTrainLoop needs a DataLoader over a '
-                             'SeededSampleDataset with a ResumableInfiniteSampler; pass '
-                             'the train_dataloader config instead')
+                             'SeededSampleDataset; pass the train_dataloader config instead')
         if not isinstance(max_iters, (int, float)) or int(max_iters) != max_iters:
             raise ValueError(f'train_cfg.max_iters must be an integer, got {max_iters!r}')
         self._max_iters = int(max_iters)
@@ -78,7 +69,6 @@ class FastResumeIterBasedTrainLoop(BaseLoop):
         self.dynamic_milestones, self.dynamic_intervals = calc_dynamic_intervals(
             val_interval, dynamic_intervals)
         self.stop_training = False
-        self.resume_seconds: Optional[float] = None
         self.runner.visualizer.dataset_meta = getattr(self.dataloader.dataset, 'metainfo',
                                                       None)
 
@@ -153,7 +143,6 @@ class FastResumeIterBasedTrainLoop(BaseLoop):
 
     def _position_data(self) -> None:
         """Seeds the stream and starts the sampler after the consumed samples."""
-        started = time.perf_counter()
         state = self.runner.message_hub.get_info(STATE_KEY) if self._iter else None
         if self._iter and (state is None or state.get('version') != STATE_VERSION):
             print_log(f'The checkpoint has no {STATE_KEY} of version {STATE_VERSION} '
@@ -173,7 +162,6 @@ class FastResumeIterBasedTrainLoop(BaseLoop):
         self.dataloader.dataset.seed = self.sampler.seed
         self.sampler.set_start(self._iter * self.dataloader.batch_size)
         if self._iter:
-            self.resume_seconds = time.perf_counter() - started
             self.runner.logger.info(
                 f'Resumed the data stream at iteration {self._iter} (global sample '
                 f'{self._iter * self.global_batch}, seed {self.sampler.seed}) without '
