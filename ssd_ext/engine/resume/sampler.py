@@ -63,13 +63,13 @@ class ResumableInfiniteSampler(InfiniteSampler):
         passes, offset = divmod(position, self.size)
         generator = torch.Generator()
         generator.manual_seed(self.seed)
+        if self.shuffle:
+            for _ in range(passes):  # skipped passes: only their permutations are drawn
+                torch.randperm(self.size, generator=generator)
         while True:
             if self.shuffle:
                 order = torch.randperm(self.size, generator=generator).tolist()
             else:
                 order = list(range(self.size))
-            if passes > 0:  # a skipped pass: only its permutation is drawn
-                passes -= 1
-                continue
             yield from order[offset:]
             offset = 0
